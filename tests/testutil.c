@@ -1,0 +1,83 @@
+#include "testutil.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int si_test_failures = 0;
+
+int si_test_finish(const char *name) {
+    if (si_test_failures)
+        fprintf(stderr, "%s: %d check(s) failed\n", name, si_test_failures);
+    else
+        printf("%s: all checks passed\n", name);
+    return si_test_failures ? 1 : 0;
+}
+
+void si_test_skip(const char *why) {
+    printf("SKIP: %s\n", why);
+    exit(TEST_SKIP_CODE);
+}
+
+static char path_buf[8][PATH_MAX];
+static int path_next;
+
+static char *next_buf(void) {
+    char *b = path_buf[path_next];
+    path_next = (path_next + 1) % 8;
+    return b;
+}
+
+const char *si_test_model_path(void) {
+    const char *env = getenv("SWIFTINFER_MODEL");
+    char *b = next_buf();
+    if (env && *env) {
+        snprintf(b, PATH_MAX, "%s", env);
+    } else {
+        const char *home = getenv("HOME");
+        snprintf(b, PATH_MAX, "%s/.cache/swiftinfer/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : "");
+    }
+    return access(b, R_OK) == 0 ? b : NULL;
+}
+
+const char *si_test_require_model(void) {
+    const char *p = si_test_model_path();
+    if (!p) si_test_skip("default model not found: run scripts/fetch-model.sh or set SWIFTINFER_MODEL");
+    return p;
+}
+
+const char *si_test_shared_path(const char *rel) {
+    char *b = next_buf();
+    snprintf(b, PATH_MAX, "%s/../shared/%s", SI_SOURCE_DIR, rel);
+    return access(b, R_OK) == 0 ? b : NULL;
+}
+
+const char *si_test_source_path(const char *rel) {
+    char *b = next_buf();
+    snprintf(b, PATH_MAX, "%s/%s", SI_SOURCE_DIR, rel);
+    return b;
+}
+
+const char *si_test_tmpdir(void) {
+    static char dir[PATH_MAX];
+    if (dir[0]) return dir;
+    const char *base = getenv("SI_TEST_TMP");
+    if (!base || !*base) base = "/tmp";
+    mkdir(base, 0755);
+    snprintf(dir, sizeof dir, "%s/t%ld", base, (long)getpid());
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cannot create %s\n", dir);
+        exit(1);
+    }
+    return dir;
+}
+
+int si_test_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t w = fwrite(data, 1, n, f);
+    fclose(f);
+    return w == n ? 0 : -1;
+}
