@@ -152,6 +152,41 @@ void si_streamer_free(si_streamer *st);
 const char *si_streamer_push(si_streamer *st, int32_t id);
 const char *si_streamer_flush(si_streamer *st);
 
+/* ---- Chat templates ---- */
+
+typedef enum {
+    SI_TEMPLATE_AUTO = 0, /* from the model's chat template metadata */
+    SI_TEMPLATE_CHATML,   /* <|im_start|>role\n...<|im_end|>\n (SmolLM2, Qwen) */
+    SI_TEMPLATE_LLAMA2,   /* <s>[INST] <<SYS>>...<</SYS>> ... [/INST] ... </s> */
+    SI_TEMPLATE_VICUNA,   /* Vicuna v1.1: "SYSTEM USER: ... ASSISTANT: ...</s>" */
+    SI_TEMPLATE_LLAMA3,   /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
+} si_template;
+
+/* Parses "auto", "chatml", "llama2", "vicuna" or "llama3"; -1 if unknown. */
+int si_template_parse(const char *name, si_template *out);
+const char *si_template_name(si_template t);
+/* The template the tokenizer's metadata describes (ChatML if it has <|im_start|>, ...);
+ * SI_TEMPLATE_AUTO if nothing fits. */
+si_template si_template_detect(const si_tokenizer *t);
+
+/* An endless conversation is tokenized piece by piece, so that what is in
+ * the cache is never re-tokenized. Special tokens are emitted as their ids;
+ * message text is never parsed for special tokens. Each call writes up to cap
+ * ids and returns the total count (call again if larger), or -1 on error. */
+
+/* The start of a conversation: BOS where the template has one, and the system
+ * message (NULL: the template's default system message, if it has one). */
+int64_t si_chat_begin(const si_tokenizer *t, si_template tpl, const char *system, int32_t *out, int64_t cap);
+/* A user message followed by the prompt for the assistant's reply. first:
+ * this is the first user message (Llama-2 puts the system message inside it). */
+int64_t si_chat_user_turn(const si_tokenizer *t, si_template tpl, const char *system, const char *user, bool first,
+                          int32_t *out, int64_t cap);
+/* What closes an assistant reply after the reply's own end-of-turn token
+ * (which the model generated and the cache already holds). */
+int64_t si_chat_assistant_end(const si_tokenizer *t, si_template tpl, int32_t *out, int64_t cap);
+/* The token that ends an assistant reply in this template (e.g. <|im_end|>, </s>, <|eot_id|>). */
+int32_t si_chat_end_of_turn(const si_tokenizer *t, si_template tpl);
+
 /* Writes a Hugging Face folder (float32 model.safetensors, config.json and
  * tokenizer files) holding the same weights as the model: dequantized, and
  * with llama.cpp's Q/K row permutation undone. */

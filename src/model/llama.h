@@ -32,6 +32,8 @@ typedef struct {
     int ctx_train;  /* trained context length */
     float norm_eps;
     float rope_theta;
+    float rope_linear_scale; /* positions are divided by this (1 = none) */
+    bool rope_has_freq_factors; /* Llama-3.1 style per-frequency scaling */
     si_rope_style rope_style;
     bool tied_output;
 } si_hparams;

@@ -263,6 +263,8 @@ si_llama *si_llama_load(const char *path) {
         rc = load_gguf(m, &rope_scale, &factors);
     if (rc == 0) {
         if (m->hp.tied_output) m->output = m->tok_embd;
+        m->hp.rope_linear_scale = rope_scale;
+        m->hp.rope_has_freq_factors = factors != NULL || llama3[0] > 0;
         rc = init_inv_freq(m, rope_scale, factors, llama3);
     }
     if (rc) {
