@@ -37,11 +37,14 @@ float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n);
 typedef struct {
     const char *name;
     void (*quantize_q8x)(const float *x, si_block_q8x *y, int n);
-    /* out[r * out_stride] = W_r · x for r < n_rows; rows of W are row_bytes apart. */
-    void (*dot_q_rows)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x,
-                       int n_blocks, float *out, int out_stride);
-    void (*dot_f_rows)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n,
-                       float *out, int out_stride);
+    /* Matrix products over a block of weight rows and a batch of input rows:
+     * out[i * out_stride + r] = W_r · x_i for r < n_rows, i < n_tok.
+     * Weight rows are row_bytes apart; input rows follow each other
+     * (n_blocks blocks, or n floats, each). */
+    void (*gemm_q)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
+                   int n_tok, float *out, int out_stride);
+    void (*gemm_f)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
+                   float *out, int out_stride);
 } si_cpu_kernels;
 
 const si_cpu_kernels *si_cpu_kernels_get(void);

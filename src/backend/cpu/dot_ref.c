@@ -83,21 +83,23 @@ float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
     return acc;
 }
 
-static void dot_q_rows_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x,
-                           int n_blocks, float *out, int out_stride) {
-    for (int r = 0; r < n_rows; r++)
-        out[(size_t)r * out_stride] = si_dot_q_ref(t, (const char *)w + r * row_bytes, x, n_blocks);
+static void gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
+                       int n_tok, float *out, int out_stride) {
+    for (int i = 0; i < n_tok; i++)
+        for (int r = 0; r < n_rows; r++)
+            out[(size_t)i * out_stride + r] = si_dot_q_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n_blocks, n_blocks);
 }
 
-static void dot_f_rows_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n,
-                           float *out, int out_stride) {
-    for (int r = 0; r < n_rows; r++)
-        out[(size_t)r * out_stride] = si_dot_f_ref(t, (const char *)w + r * row_bytes, x, n);
+static void gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
+                       float *out, int out_stride) {
+    for (int i = 0; i < n_tok; i++)
+        for (int r = 0; r < n_rows; r++)
+            out[(size_t)i * out_stride + r] = si_dot_f_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n, n);
 }
 
 const si_cpu_kernels si_cpu_kernels_scalar = {
     .name = "scalar",
     .quantize_q8x = si_quantize_q8x_ref,
-    .dot_q_rows = dot_q_rows_ref,
-    .dot_f_rows = dot_f_rows_ref,
+    .gemm_q = gemm_q_ref,
+    .gemm_f = gemm_f_ref,
 };

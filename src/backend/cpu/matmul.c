@@ -45,14 +45,10 @@ static void matmul_task(void *p, int task, int thread) {
     const char *wr = (const char *)w->data + (size_t)r0 * row_bytes;
     const si_cpu_kernels *k = c->be->kern;
     float *out = c->outs[j] + r0;
-    if (si_dtype_is_quantized(w->dtype)) {
-        int nb = c->cols / SI_QBLOCK;
-        for (int i = 0; i < c->n; i++)
-            k->dot_q_rows(w->dtype, wr, row_bytes, nr, c->be->qx + (size_t)i * nb, nb, out + (size_t)i * rows, 1);
-    } else {
-        for (int i = 0; i < c->n; i++)
-            k->dot_f_rows(w->dtype, wr, row_bytes, nr, c->in + (size_t)i * c->cols, c->cols, out + (size_t)i * rows, 1);
-    }
+    if (si_dtype_is_quantized(w->dtype))
+        k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx, c->cols / SI_QBLOCK, c->n, out, rows);
+    else
+        k->gemm_f(w->dtype, wr, row_bytes, nr, c->in, c->cols, c->n, out, rows);
 }
 
 void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *in, int n) {
