@@ -13,6 +13,7 @@ typedef struct {
 static const command commands[] = {
     {"generate", cmd_generate, "generate text from a prompt, streamed, with tokens/s"},
     {"tokenize", cmd_tokenize, "print the token ids of each {\"text\"} line of a JSONL file"},
+    {"perplexity", cmd_perplexity, "perplexity of a text under the streaming, window, recompute or dense cache"},
     {"info", cmd_info, "describe a model"},
     {"export-hf", cmd_export, "write a model as a float32 Hugging Face folder"},
 };
