@@ -4,12 +4,11 @@
  * and Mistral's differ), so a config without them is refused. */
 #include "hf_config.h"
 
-#include "../util/error.h"
-#include "../util/mapped_file.h"
+#include "json_file.h"
 
-#include <jansson.h>
+#include "../util/error.h"
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define MAX_CONFIG_BYTES (16u << 20)
@@ -189,13 +188,8 @@ static int read_config(const fields *f, si_hf_config *c) {
 }
 
 int si_hf_config_load(const char *path, si_hf_config *out) {
-    size_t size;
-    char *text = si_read_file(path, MAX_CONFIG_BYTES, &size);
-    if (!text) return -1;
-    json_error_t err;
-    json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &err);
-    free(text);
-    if (!root) return si_fail("%s: invalid JSON: %s (line %d, column %d)", path, err.text, err.line, err.column);
+    json_t *root = si_json_load_file(path, MAX_CONFIG_BYTES);
+    if (!root) return -1;
     int rc = -1;
     if (!json_is_object(root))
         si_set_error("%s: not a JSON object", path);

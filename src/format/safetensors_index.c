@@ -4,11 +4,11 @@
  * the shards really hold. */
 #include "safetensors_internal.h"
 
+#include "json_file.h"
+
 #include "../util/error.h"
 
-#include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* A shard name must stay inside the index's folder: no separators, no "..". */
@@ -72,13 +72,8 @@ static int open_shards(si_safetensors *s, const char *index_path, json_t *root) 
 }
 
 int si_st_open_index(si_safetensors *s, const char *index_path) {
-    size_t size;
-    char *text = si_read_file(index_path, SI_SAFETENSORS_MAX_HEADER, &size);
-    if (!text) return -1;
-    json_error_t err;
-    json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &err);
-    free(text);
-    if (!root) return si_fail("%s: invalid JSON: %s (line %d)", index_path, err.text, err.line);
+    json_t *root = si_json_load_file(index_path, SI_SAFETENSORS_MAX_HEADER);
+    if (!root) return -1;
     int rc = open_shards(s, index_path, root);
     json_decref(root);
     return rc;
