@@ -187,6 +187,38 @@ int64_t si_chat_assistant_end(const si_tokenizer *t, si_template tpl, int32_t *o
 /* The token that ends an assistant reply in this template (e.g. <|im_end|>, </s>, <|eot_id|>). */
 int32_t si_chat_end_of_turn(const si_tokenizer *t, si_template tpl);
 
+/* ---- Conversations: an endless chat in one session ---- */
+
+typedef struct si_conversation si_conversation;
+
+typedef struct {
+    si_session_params session; /* the cache (sinks, window) */
+    si_template tpl;           /* SI_TEMPLATE_AUTO: from the model's metadata */
+    const char *system;        /* system message; NULL: the template's default */
+    int max_input_tokens;      /* a longer user turn is cut from the left (default 2048) */
+    bool ignore_eos;           /* never end a reply early (benchmarks) */
+} si_conversation_params;
+
+si_conversation_params si_conversation_default_params(void);
+si_conversation *si_conversation_create(si_model *m, const si_conversation_params *p);
+void si_conversation_free(si_conversation *c);
+/* Starts over (new cache, new system message). */
+int si_conversation_reset(si_conversation *c);
+si_session *si_conversation_session(si_conversation *c);
+si_template si_conversation_template(const si_conversation *c);
+
+/* Adds a user message and prefills it; *prompt_tokens (if not NULL) gets the
+ * number of tokens fed. Ends an unfinished reply first. 0 or -1. */
+int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_tokens);
+/* Samples and feeds the next token of the assistant's reply. Returns the
+ * token, SI_REPLY_END when the reply ended (its end-of-turn token is fed and
+ * the template's closing tokens too), or -1 on error. */
+#define SI_REPLY_END (-2)
+int32_t si_conversation_next(si_conversation *c, si_sampler *s);
+/* Ends the reply early (e.g. at a token limit), closing it as the template
+ * requires, so the next user message continues a well-formed conversation. */
+int si_conversation_end_reply(si_conversation *c);
+
 /* Writes a Hugging Face folder (float32 model.safetensors, config.json and
  * tokenizer files) holding the same weights as the model: dequantized, and
  * with llama.cpp's Q/K row permutation undone. */

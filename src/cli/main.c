@@ -11,6 +11,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, "the main job: MT-Bench turns as one endless conversation, with per-round statistics"},
     {"generate", cmd_generate, "generate text from a prompt, streamed, with tokens/s"},
     {"tokenize", cmd_tokenize, "print the token ids of each {\"text\"} line of a JSONL file"},
     {"perplexity", cmd_perplexity, "perplexity of a text under the streaming, window, recompute or dense cache"},
