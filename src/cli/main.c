@@ -1,13 +1,40 @@
-/* cli/main.c: the swiftinfer command-line tool; dispatches to one file per command. */
+/* cli/main.c: the swiftinfer command-line tool; one file per command. */
+#include "common.h"
+
 #include <stdio.h>
 #include <string.h>
 
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *what;
+} command;
+
+static const command commands[] = {
+    {"generate", cmd_generate, "generate text from a prompt, streamed, with tokens/s"},
+    {"tokenize", cmd_tokenize, "print the token ids of each {\"text\"} line of a JSONL file"},
+    {"perplexity", cmd_perplexity, "perplexity of a text under the streaming, window, recompute or dense cache"},
+    {"info", cmd_info, "describe a model"},
+    {"export-hf", cmd_export, "write a model as a float32 Hugging Face folder"},
+};
+
+static void usage(void) {
+    printf("swiftinfer %s: StreamingLLM inference engine\n\nusage: swiftinfer COMMAND [options]   (COMMAND --help for its options)\n\ncommands:\n", SWIFTINFER_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) printf("  %-10s %s\n", commands[i].name, commands[i].what);
+}
+
 int main(int argc, char **argv) {
-    (void)argv;
-    if (argc < 2) {
-        fprintf(stderr, "usage: swiftinfer COMMAND [options]\n");
-        return 2;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage();
+        return argc < 2 ? 2 : 0;
     }
-    fprintf(stderr, "swiftinfer: unknown command '%s'\n", argv[1]);
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("swiftinfer %s\n", SWIFTINFER_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc, argv);
+    fprintf(stderr, "swiftinfer: unknown command '%s'\n\n", argv[1]);
+    usage();
     return 2;
 }

@@ -12,6 +12,8 @@
 #ifndef SI_TOKENIZER_TOKENIZER_H
 #define SI_TOKENIZER_TOKENIZER_H
 
+#include "swiftinfer.h" /* SI_ENCODE_* and SI_DECODE_* flags */
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,20 +60,11 @@ int32_t si_tokenizer_find(const si_tokenizer *t, const char *text);
 /* The Jinja chat template from the metadata, or NULL. */
 const char *si_tokenizer_chat_template(const si_tokenizer *t);
 
-enum {
-    SI_ENCODE_BOS = 1,     /* prepend BOS (if the vocabulary has one) */
-    SI_ENCODE_SPECIAL = 2, /* recognise special/added token strings inside the text as single tokens */
-};
-
 /* Encodes len bytes of text (any bytes, invalid UTF-8 included). Writes up to
  * cap ids and returns the total number of ids (which may exceed cap: call again
  * with a larger buffer), or -1 on error. */
 int64_t si_tokenizer_encode(const si_tokenizer *t, const char *text, size_t len, int flags, int32_t *out,
                             int64_t cap);
-
-enum {
-    SI_DECODE_SPECIAL = 1, /* render control tokens as their text instead of skipping them */
-};
 
 /* Decodes a whole sequence as the reference libraries do (SentencePiece drops
  * the leading dummy-prefix space). Writes up to cap-1 bytes plus a NUL; returns

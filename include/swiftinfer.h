@@ -1,0 +1,199 @@
+/* swiftinfer.h: the public C API of SwiftInfer, a StreamingLLM inference
+ * engine. The command-line tool, the server and user programs use only this.
+ *
+ * Typical use:
+ *     si_model *m = si_model_load("model.gguf", NULL);
+ *     si_session *s = si_session_create(m, NULL);        // 4 sinks + rolling window
+ *     int32_t ids[512]; int64_t n = si_tokenize(si_model_tokenizer(m), text, len, 0, ids, 512);
+ *     si_session_feed(s, ids, n);                          // prefill, logits of the last token
+ *     si_sampler *smp = si_sampler_create(NULL);
+ *     int32_t next = si_sampler_sample(smp, si_session_logits(s), si_model_n_vocab(m));
+ *
+ * Errors: functions return NULL or a negative value and si_last_error() says
+ * what went wrong (naming the file and the problem). Nothing exits or aborts.
+ * A model may be shared by many sessions; calls on one model are serialized
+ * internally, so sessions may live on different threads. */
+#ifndef SWIFTINFER_H
+#define SWIFTINFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SWIFTINFER_VERSION "0.1.0"
+
+typedef struct si_model si_model;
+typedef struct si_session si_session;
+typedef struct si_sampler si_sampler;
+typedef struct si_tokenizer si_tokenizer;
+
+/* The last error of the calling thread. */
+const char *si_last_error(void);
+
+/* ---- Models ---- */
+
+typedef struct {
+    int n_threads;      /* CPU threads; 0 = one per core */
+    const char *device; /* "cpu" (default) or "cuda" */
+    int max_batch;      /* most tokens in one forward pass (default 256) */
+} si_model_params;
+
+si_model_params si_model_default_params(void);
+/* path: a .gguf file or a Hugging Face folder (config.json, *.safetensors, tokenizer files). */
+si_model *si_model_load(const char *path, const si_model_params *params);
+void si_model_free(si_model *m);
+
+typedef struct {
+    int n_vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, ctx_train;
+    float rope_theta;
+    const char *weight_type; /* dtype of the first layer's attention weights, e.g. "Q4_1" */
+    const char *device;
+    int n_threads;
+    bool tied_output;
+} si_model_info;
+
+void si_model_get_info(const si_model *m, si_model_info *info);
+int si_model_n_vocab(const si_model *m);
+const si_tokenizer *si_model_tokenizer(const si_model *m);
+
+/* ---- Sessions: one sequence with its own StreamingLLM cache ---- */
+
+typedef struct {
+    int sink_tokens;         /* S: first tokens kept forever (default 4; 0 = plain window attention) */
+    int window;              /* W: recent tokens kept (default: the model's context, at most 2048, minus S) */
+    int chunk;               /* most tokens per forward pass of this session (default: the model's max_batch) */
+    int64_t position_offset; /* absolute position of the first token (default 0) */
+    bool dense;              /* never evict: feeding past S + W is an error */
+} si_session_params;
+
+si_session_params si_session_default_params(void);
+si_session *si_session_create(si_model *m, const si_session_params *params);
+void si_session_free(si_session *s);
+/* Forgets everything fed so far. */
+void si_session_reset(si_session *s);
+
+/* Feeds tokens (any number: long inputs stream through the cache in chunks)
+ * and computes the next-token logits after the last one. 0 or -1. */
+int si_session_feed(si_session *s, const int32_t *tokens, int64_t n);
+/* Like si_session_feed, but calls cb with the logits after every token
+ * (index counts from 0 within this call). */
+typedef int (*si_logits_cb)(void *user, int64_t index, const float *logits, int n_vocab);
+int si_session_feed_all(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user);
+/* Logits after the last token fed ([n_vocab]); NULL before any feed. */
+const float *si_session_logits(const si_session *s);
+
+/* One decode step for many sessions at once (each gets one token), in a
+ * single batched forward pass that reads the weights once. 0 or -1. */
+int si_decode_batch(si_model *m, si_session *const *sessions, const int32_t *tokens, int n);
+
+typedef struct {
+    int64_t n_seen;    /* tokens fed since creation or reset */
+    int64_t occupancy; /* tokens held in the cache */
+    int64_t evicted;   /* tokens that have left the window */
+    int sink_tokens, window;
+    size_t cache_bytes; /* fixed size of this session's cache */
+} si_session_stats;
+
+void si_session_get_stats(const si_session *s, si_session_stats *st);
+
+/* ---- Sampling ---- */
+
+typedef struct {
+    float temperature;    /* 0 = greedy (default 0.7) */
+    int top_k;            /* 0 = off (default 40) */
+    float top_p;          /* 1 = off (default 0.95) */
+    float repeat_penalty; /* 1 = off (default 1.1) */
+    int repeat_last_n;    /* tokens the penalty looks back over (default 64) */
+    uint64_t seed;        /* default 0xC0FFEE */
+} si_sampler_params;
+
+si_sampler_params si_sampler_default_params(void);
+si_sampler *si_sampler_create(const si_sampler_params *params);
+void si_sampler_free(si_sampler *s);
+/* Picks the next token from logits and remembers it for the repetition penalty. */
+int32_t si_sampler_sample(si_sampler *s, const float *logits, int n_vocab);
+/* Remembers a token that was not sampled (e.g. the prompt) for the repetition penalty. */
+void si_sampler_accept(si_sampler *s, int32_t token);
+void si_sampler_reset(si_sampler *s);
+
+/* ---- Tokenizer ---- */
+
+/* A tokenizer on its own: tokenizer.json, tokenizer.model, a .gguf or a Hugging Face folder. */
+si_tokenizer *si_tokenizer_load(const char *path);
+void si_tokenizer_free(si_tokenizer *t);
+
+enum {
+    SI_ENCODE_BOS = 1,     /* prepend BOS */
+    SI_ENCODE_SPECIAL = 2, /* special-token strings in the text become their single ids */
+};
+/* Writes up to cap ids; returns the total count (call again if larger than cap) or -1. */
+int64_t si_tokenize(const si_tokenizer *t, const char *text, size_t len, int flags, int32_t *out, int64_t cap);
+
+enum { SI_DECODE_SPECIAL = 1 };
+/* Whole-sequence decode; returns the byte length (written up to cap-1, NUL-terminated) or -1. */
+int64_t si_detokenize(const si_tokenizer *t, const int32_t *ids, int64_t n, int flags, char *out, size_t cap);
+
+int32_t si_token_bos(const si_tokenizer *t);
+int32_t si_token_eos(const si_tokenizer *t);
+bool si_token_is_eog(const si_tokenizer *t, int32_t id); /* end of generation (EOS, end of turn) */
+int32_t si_token_find(const si_tokenizer *t, const char *text); /* exact vocabulary entry, or -1 */
+const char *si_tokenizer_template(const si_tokenizer *t);       /* chat template text, or NULL */
+bool si_tokenizer_wants_bos(const si_tokenizer *t);
+
+/* Streaming text output that never splits a UTF-8 character. */
+typedef struct si_streamer si_streamer;
+si_streamer *si_streamer_create(const si_tokenizer *t, int flags);
+void si_streamer_free(si_streamer *st);
+/* Text completed by this token (NUL-terminated; valid until the next call). */
+const char *si_streamer_push(si_streamer *st, int32_t id);
+const char *si_streamer_flush(si_streamer *st);
+
+/* ---- Chat templates ---- */
+
+typedef enum {
+    SI_TEMPLATE_AUTO = 0, /* from the model's chat template metadata */
+    SI_TEMPLATE_CHATML,   /* <|im_start|>role\n...<|im_end|>\n (SmolLM2, Qwen) */
+    SI_TEMPLATE_LLAMA2,   /* <s>[INST] <<SYS>>...<</SYS>> ... [/INST] ... </s> */
+    SI_TEMPLATE_VICUNA,   /* Vicuna v1.1: "SYSTEM USER: ... ASSISTANT: ...</s>" */
+    SI_TEMPLATE_LLAMA3,   /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
+} si_template;
+
+/* Parses "auto", "chatml", "llama2", "vicuna" or "llama3"; -1 if unknown. */
+int si_template_parse(const char *name, si_template *out);
+const char *si_template_name(si_template t);
+/* The template the tokenizer's metadata describes (ChatML if it has <|im_start|>, ...);
+ * SI_TEMPLATE_AUTO if nothing fits. */
+si_template si_template_detect(const si_tokenizer *t);
+
+/* An endless conversation is tokenized piece by piece, so that what is in
+ * the cache is never re-tokenized. Special tokens are emitted as their ids;
+ * message text is never parsed for special tokens. Each call writes up to cap
+ * ids and returns the total count (call again if larger), or -1 on error. */
+
+/* The start of a conversation: BOS where the template has one, and the system
+ * message (NULL: the template's default system message, if it has one). */
+int64_t si_chat_begin(const si_tokenizer *t, si_template tpl, const char *system, int32_t *out, int64_t cap);
+/* A user message followed by the prompt for the assistant's reply. first:
+ * this is the first user message (Llama-2 puts the system message inside it). */
+int64_t si_chat_user_turn(const si_tokenizer *t, si_template tpl, const char *system, const char *user, bool first,
+                          int32_t *out, int64_t cap);
+/* What closes an assistant reply after the reply's own end-of-turn token
+ * (which the model generated and the cache already holds). */
+int64_t si_chat_assistant_end(const si_tokenizer *t, si_template tpl, int32_t *out, int64_t cap);
+/* The token that ends an assistant reply in this template (e.g. <|im_end|>, </s>, <|eot_id|>). */
+int32_t si_chat_end_of_turn(const si_tokenizer *t, si_template tpl);
+
+/* Writes a Hugging Face folder (float32 model.safetensors, config.json and
+ * tokenizer files) holding the same weights as the model: dequantized, and
+ * with llama.cpp's Q/K row permutation undone. */
+int si_model_export_hf(const si_model *m, const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,121 @@
+/* backend/cpu/attention.c: RoPE, cache writes and causal attention over the
+ * StreamingLLM cache (sinks + ring window), one task per (row, head). The
+ * cache policy itself (slots, visible keys, rotation positions) is in
+ * kvcache/kvcache.h; this file only does the arithmetic. */
+#include "cpu_backend.h"
+
+#include <math.h>
+#include <string.h>
+
+void si_rope_rotate(float *dst, const float *src, const float *cs, int head_dim, int style) {
+    int half = head_dim / 2;
+    const float *cosv = cs, *sinv = cs + half;
+    if (style == SI_ROPE_ADJACENT) {
+        for (int i = 0; i < half; i++) {
+            float x0 = src[2 * i], x1 = src[2 * i + 1];
+            dst[2 * i] = x0 * cosv[i] - x1 * sinv[i];
+            dst[2 * i + 1] = x0 * sinv[i] + x1 * cosv[i];
+        }
+    } else {
+        for (int i = 0; i < half; i++) {
+            float x0 = src[i], x1 = src[i + half];
+            dst[i] = x0 * cosv[i] - x1 * sinv[i];
+            dst[i + half] = x0 * sinv[i] + x1 * cosv[i];
+        }
+    }
+}
+
+typedef struct {
+    si_cpu_backend *be;
+    const si_hparams *hp;
+    const si_attn_args *a;
+} attn_ctx;
+
+static const si_attn_run *run_of_row(const si_attn_args *a, int row) {
+    for (int r = 0; r < a->n_runs; r++)
+        if (row >= a->runs[r].first && row < a->runs[r].first + a->runs[r].n) return &a->runs[r];
+    return NULL;
+}
+
+static float *cache_row(const si_kvcache *c, void *base, int layer, int slot) {
+    return (float *)base + ((size_t)layer * c->slots + slot) * c->kv_dim;
+}
+
+/* Rotates row i's key heads in place and stores K and V in its cache slot. */
+static void store_task(void *p, int i, int thread) {
+    (void)thread;
+    attn_ctx *c = p;
+    const si_hparams *hp = c->hp;
+    const si_attn_args *a = c->a;
+    const si_attn_run *run = run_of_row(a, i);
+    si_kvcache *kc = run->cache;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
+    float *k = a->k + (size_t)i * kv_dim;
+    const float *rope_k = a->rope + (size_t)i * 3 * hd;
+    for (int h = 0; h < hp->n_kv_heads; h++) si_rope_rotate(k + h * hd, k + h * hd, rope_k, hd, hp->rope_style);
+    int slot = si_cache_slot(kc, run->t0 + (i - run->first));
+    memcpy(cache_row(kc, kc->k, a->layer, slot), k, (size_t)kv_dim * sizeof(float));
+    memcpy(cache_row(kc, kc->v, a->layer, slot), a->v + (size_t)i * kv_dim, (size_t)kv_dim * sizeof(float));
+}
+
+static float dot(const float *a, const float *b, int n) {
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void attend_task(void *p, int task, int thread) {
+    attn_ctx *c = p;
+    const si_hparams *hp = c->hp;
+    const si_attn_args *a = c->a;
+    int hd = hp->head_dim, q_dim = hp->n_heads * hd;
+    int i = task / hp->n_heads, h = task % hp->n_heads;
+    int kvh = h / (hp->n_heads / hp->n_kv_heads);
+    const si_attn_run *run = run_of_row(a, i);
+    const si_kvcache *kc = run->cache;
+    int64_t t = run->t0 + (i - run->first);
+    const float *q = a->q + (size_t)i * q_dim + h * hd;
+    const float *rope = a->rope + (size_t)i * 3 * hd;
+    float *qw = c->be->qrot + (size_t)thread * 2 * hd, *qs = qw + hd;
+    float *scores = c->be->scores + (size_t)thread * c->be->scores_cap;
+    float scale = 1.0f / sqrtf((float)hd);
+
+    si_rope_rotate(qw, q, rope + hd, hd, hp->rope_style);
+    int n_sinks = si_cache_visible_sinks(kc, t);
+    if (n_sinks) si_rope_rotate(qs, q, rope + 2 * hd, hd, hp->rope_style);
+    int64_t wb = si_cache_window_begin(kc, t);
+    int n_win = (int)(t - wb + 1 > 0 ? t - wb + 1 : 0);
+    int n = n_sinks + n_win;
+
+    float mx = -INFINITY;
+    for (int s = 0; s < n_sinks; s++) {
+        scores[s] = dot(qs, cache_row(kc, kc->k, a->layer, s) + kvh * hd, hd) * scale;
+        mx = fmaxf(mx, scores[s]);
+    }
+    int slot = n_win ? si_cache_slot(kc, wb) : 0, ring_end = kc->slots;
+    for (int j = 0; j < n_win; j++) {
+        scores[n_sinks + j] = dot(qw, cache_row(kc, kc->k, a->layer, slot) + kvh * hd, hd) * scale;
+        mx = fmaxf(mx, scores[n_sinks + j]);
+        if (++slot == ring_end) slot = kc->cfg.sinks;
+    }
+    float sum = 0;
+    for (int j = 0; j < n; j++) {
+        scores[j] = expf(scores[j] - mx);
+        sum += scores[j];
+    }
+    float inv = 1.0f / sum;
+    float *out = a->out + (size_t)i * q_dim + h * hd;
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int j = 0; j < n; j++) {
+        int sl = j < n_sinks ? j : si_cache_slot(kc, wb + (j - n_sinks));
+        const float *v = cache_row(kc, kc->v, a->layer, sl) + kvh * hd;
+        float w = scores[j] * inv;
+        for (int d = 0; d < hd; d++) out[d] += w * v[d];
+    }
+}
+
+void si_cpu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a) {
+    attn_ctx c = {(si_cpu_backend *)be, hp, a};
+    si_pool_run(c.be->pool, store_task, &c, a->n_tokens);
+    si_pool_run(c.be->pool, attend_task, &c, a->n_tokens * hp->n_heads);
+}

@@ -1,0 +1,31 @@
+/* backend/cpu/cpu_backend.h: state shared by the CPU backend's operation files. */
+#ifndef SI_BACKEND_CPU_CPU_BACKEND_H
+#define SI_BACKEND_CPU_CPU_BACKEND_H
+
+#include "../backend.h"
+#include "dot.h"
+#include "threadpool.h"
+
+#include <stddef.h>
+
+typedef struct {
+    si_backend base;
+    si_pool *pool;
+    const si_cpu_kernels *kern;
+    /* Grown on demand, outside the inner loops: quantized activations for
+     * matmul, and per-thread attention scores. */
+    si_block_q8x *qx;
+    size_t qx_cap; /* blocks */
+    float *scores;  /* [n_threads][scores_cap] */
+    size_t scores_cap;
+    float *qrot;    /* [n_threads][2 * head_dim]: the two query rotations */
+    size_t qrot_cap;
+} si_cpu_backend;
+
+void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *in, int n);
+void si_cpu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a);
+
+/* Rotates one head vector: dst = R(pos) src, cs = cos[half] then sin[half]. */
+void si_rope_rotate(float *dst, const float *src, const float *cs, int head_dim, int style);
+
+#endif

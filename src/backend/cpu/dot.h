@@ -1,0 +1,54 @@
+/* backend/cpu/dot.h: the dot products every CPU matrix product is made of.
+ *
+ * Quantized weights (Q8_0, Q4_0, Q4_1) are multiplied by activations that are
+ * quantized on the fly to 8 bits per block of 32 (si_block_q8x), so the inner
+ * loop is an integer dot product; float weights (F32, F16, BF16) are
+ * multiplied by float activations. The functions here are the scalar
+ * reference; faster versions for a SIMD level must give the same results up
+ * to float rounding, and tests/test_kernels.c checks that they do. */
+#ifndef SI_BACKEND_CPU_DOT_H
+#define SI_BACKEND_CPU_DOT_H
+
+#include "../../format/dtype.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* An activation block: x = d * qs, and s = d * sum(qs) (used by Q4_1's offset). */
+typedef struct {
+    float d;
+    float s;
+    int8_t qs[SI_QBLOCK];
+} si_block_q8x;
+
+static inline bool si_dtype_is_quantized(si_dtype t) {
+    return t == SI_DTYPE_Q8_0 || t == SI_DTYPE_Q4_0 || t == SI_DTYPE_Q4_1;
+}
+
+/* n is a multiple of 32. */
+void si_quantize_q8x_ref(const float *x, si_block_q8x *y, int n);
+/* Dot product of a weight row (n_blocks blocks of dtype t) with quantized activations. */
+float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_blocks);
+/* Dot product of a float-typed weight row (F32, F16, BF16) with float activations. */
+float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n);
+
+/* The kernels in use, chosen once at start-up from the processor's features
+ * (SWIFTINFER_SIMD=scalar|avx2|avx512 forces a level). */
+typedef struct {
+    const char *name;
+    void (*quantize_q8x)(const float *x, si_block_q8x *y, int n);
+    /* Matrix products over a block of weight rows and a batch of input rows:
+     * out[i * out_stride + r] = W_r · x_i for r < n_rows, i < n_tok.
+     * Weight rows are row_bytes apart; input rows follow each other
+     * (n_blocks blocks, or n floats, each). */
+    void (*gemm_q)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
+                   int n_tok, float *out, int out_stride);
+    void (*gemm_f)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
+                   float *out, int out_stride);
+} si_cpu_kernels;
+
+const si_cpu_kernels *si_cpu_kernels_get(void);
+/* A specific level ("scalar", "avx2", "avx512"), or NULL if this processor lacks it. */
+const si_cpu_kernels *si_cpu_kernels_for(const char *level);
+
+#endif

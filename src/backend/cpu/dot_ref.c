@@ -1,0 +1,105 @@
+/* backend/cpu/dot_ref.c: scalar reference kernels (the definition of correct). */
+#include "dot.h"
+
+#include "../../util/half.h"
+
+#include <math.h>
+
+void si_quantize_q8x_ref(const float *x, si_block_q8x *y, int n) {
+    for (int b = 0; b < n / SI_QBLOCK; b++) {
+        const float *xb = x + b * SI_QBLOCK;
+        float amax = 0;
+        for (int j = 0; j < SI_QBLOCK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        float d = amax / 127.0f;
+        float id = d > 0 ? 1.0f / d : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < SI_QBLOCK; j++) {
+            int q = (int)lrintf(xb[j] * id);
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].d = d;
+        y[b].s = d * (float)sum;
+    }
+}
+
+float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_blocks) {
+    float acc = 0;
+    switch (t) {
+    case SI_DTYPE_Q8_0: {
+        const si_block_q8_0 *b = w;
+        for (int i = 0; i < n_blocks; i++) {
+            int s = 0;
+            for (int j = 0; j < SI_QBLOCK; j++) s += b[i].qs[j] * x[i].qs[j];
+            acc += si_f16_to_f32(b[i].d) * x[i].d * (float)s;
+        }
+        break;
+    }
+    case SI_DTYPE_Q4_0: {
+        const si_block_q4_0 *b = w;
+        for (int i = 0; i < n_blocks; i++) {
+            int s = 0;
+            for (int j = 0; j < SI_QBLOCK / 2; j++)
+                s += ((b[i].qs[j] & 15) - 8) * x[i].qs[j] + ((b[i].qs[j] >> 4) - 8) * x[i].qs[j + 16];
+            acc += si_f16_to_f32(b[i].d) * x[i].d * (float)s;
+        }
+        break;
+    }
+    case SI_DTYPE_Q4_1: {
+        const si_block_q4_1 *b = w;
+        for (int i = 0; i < n_blocks; i++) {
+            int s = 0;
+            for (int j = 0; j < SI_QBLOCK / 2; j++)
+                s += (b[i].qs[j] & 15) * x[i].qs[j] + (b[i].qs[j] >> 4) * x[i].qs[j + 16];
+            acc += si_f16_to_f32(b[i].d) * x[i].d * (float)s + si_f16_to_f32(b[i].m) * x[i].s;
+        }
+        break;
+    }
+    default: break;
+    }
+    return acc;
+}
+
+float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
+    float acc = 0;
+    switch (t) {
+    case SI_DTYPE_F32: {
+        const float *r = w;
+        for (int i = 0; i < n; i++) acc += r[i] * x[i];
+        break;
+    }
+    case SI_DTYPE_F16: {
+        const uint16_t *r = w;
+        for (int i = 0; i < n; i++) acc += si_f16_to_f32(r[i]) * x[i];
+        break;
+    }
+    case SI_DTYPE_BF16: {
+        const uint16_t *r = w;
+        for (int i = 0; i < n; i++) acc += si_bf16_to_f32(r[i]) * x[i];
+        break;
+    }
+    default: break;
+    }
+    return acc;
+}
+
+static void gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
+                       int n_tok, float *out, int out_stride) {
+    for (int i = 0; i < n_tok; i++)
+        for (int r = 0; r < n_rows; r++)
+            out[(size_t)i * out_stride + r] = si_dot_q_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n_blocks, n_blocks);
+}
+
+static void gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
+                       float *out, int out_stride) {
+    for (int i = 0; i < n_tok; i++)
+        for (int r = 0; r < n_rows; r++)
+            out[(size_t)i * out_stride + r] = si_dot_f_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n, n);
+}
+
+const si_cpu_kernels si_cpu_kernels_scalar = {
+    .name = "scalar",
+    .quantize_q8x = si_quantize_q8x_ref,
+    .gemm_q = gemm_q_ref,
+    .gemm_f = gemm_f_ref,
+};

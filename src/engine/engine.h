@@ -1,0 +1,35 @@
+/* engine/engine.h: what the public API's objects hold (models, sessions). */
+#ifndef SI_ENGINE_ENGINE_H
+#define SI_ENGINE_ENGINE_H
+
+#include "swiftinfer.h"
+
+#include "../backend/backend.h"
+#include "../kvcache/kvcache.h"
+#include "../model/forward.h"
+#include "../model/llama.h"
+#include "../tokenizer/tokenizer.h"
+
+#include <pthread.h>
+
+struct si_model {
+    si_llama *llama;
+    si_backend *be;
+    si_forward *fwd;
+    si_tokenizer *tok;
+    int max_batch;
+    float *logits; /* host, [max_batch][n_vocab]: one forward's logit rows */
+    int *rows;     /* [max_batch]: scratch for logit row indices */
+    si_attn_run *runs; /* [max_batch] */
+    pthread_mutex_t lock; /* one forward pass at a time */
+};
+
+struct si_session {
+    si_model *model;
+    si_session_params params;
+    si_kvcache cache;
+    float *logits; /* [n_vocab], after the last token */
+    bool has_logits;
+};
+
+#endif

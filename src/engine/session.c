@@ -1,0 +1,159 @@
+/* engine/session.c: sessions — one token stream each, with its own
+ * fixed-size StreamingLLM cache — and feeding them through the forward pass. */
+#include "engine.h"
+
+#include "../util/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+si_session_params si_session_default_params(void) {
+    si_session_params p = {.sink_tokens = 4, .window = 0, .chunk = 0, .position_offset = 0, .dense = false};
+    return p;
+}
+
+static size_t cache_bytes(const si_kvcache *c) {
+    return 2 * (size_t)c->n_layers * c->slots * c->kv_dim * c->elem_bytes;
+}
+
+si_session *si_session_create(si_model *m, const si_session_params *params) {
+    si_clear_error();
+    si_session_params p = params ? *params : si_session_default_params();
+    const si_hparams *hp = &m->llama->hp;
+    if (p.window <= 0) {
+        int ctx = hp->ctx_train < 2048 ? hp->ctx_train : 2048;
+        p.window = ctx - p.sink_tokens > 1 ? ctx - p.sink_tokens : 1;
+    }
+    if (p.chunk <= 0 || p.chunk > m->max_batch) p.chunk = m->max_batch;
+    si_cache_config cfg = {.sinks = p.sink_tokens, .window = p.window, .chunk = p.chunk,
+                           .pos_offset = p.position_offset, .no_evict = p.dense};
+    if (si_cache_config_check(&cfg)) return NULL;
+
+    si_session *s = si_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->model = m;
+    s->params = p;
+    si_kvcache *c = &s->cache;
+    c->cfg = cfg;
+    c->n_layers = hp->n_layers;
+    c->kv_dim = hp->n_kv_heads * hp->head_dim;
+    c->slots = cfg.sinks + cfg.window + cfg.chunk;
+    c->elem_bytes = 4;
+    size_t half = cache_bytes(c) / 2;
+    s->logits = si_malloc((size_t)hp->n_vocab * sizeof(float));
+    pthread_mutex_lock(&m->lock);
+    int ok = s->logits && m->be->reserve(m->be, hp, m->max_batch, cfg.sinks + cfg.window + 1) == 0;
+    if (ok) {
+        c->k = m->be->alloc(m->be, half);
+        c->v = m->be->alloc(m->be, half);
+        ok = c->k && c->v;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (!ok) {
+        si_error_prefix("creating a session (cache of %zu bytes)", cache_bytes(c));
+        si_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void si_session_free(si_session *s) {
+    if (!s) return;
+    si_backend *be = s->model->be;
+    if (s->cache.k) be->free(be, s->cache.k);
+    if (s->cache.v) be->free(be, s->cache.v);
+    free(s->logits);
+    free(s);
+}
+
+void si_session_reset(si_session *s) {
+    s->cache.n_seen = 0;
+    s->has_logits = false;
+}
+
+/* Feeds tokens chunk by chunk; logits for every row when cb is set, else only after the last token. */
+static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user) {
+    si_clear_error();
+    if (n < 0) return si_fail("negative token count");
+    si_model *m = s->model;
+    int n_vocab = m->llama->hp.n_vocab;
+    int64_t done = 0;
+    while (done < n) {
+        int c = (int)(n - done < s->cache.cfg.chunk ? n - done : s->cache.cfg.chunk);
+        bool last = done + c == n;
+        pthread_mutex_lock(&m->lock);
+        si_attn_run run = {.cache = &s->cache, .t0 = s->cache.n_seen, .first = 0, .n = c};
+        int n_logits = 0;
+        if (cb) {
+            for (int i = 0; i < c; i++) m->rows[n_logits++] = i;
+        } else if (last) {
+            m->rows[n_logits++] = c - 1;
+        }
+        si_batch b = {.n = c, .tokens = tokens + done, .runs = &run, .n_runs = 1,
+                      .logit_rows = m->rows, .n_logits = n_logits};
+        int rc = si_forward_run(m->fwd, &b, m->logits);
+        if (rc == 0 && n_logits) {
+            memcpy(s->logits, m->logits + (size_t)(n_logits - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
+            s->has_logits = true;
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (rc) return -1;
+        if (cb) {
+            for (int i = 0; i < c; i++)
+                if (cb(user, done + i, m->logits + (size_t)i * n_vocab, n_vocab)) return si_fail("stopped by the caller");
+        }
+        done += c;
+    }
+    return 0;
+}
+
+int si_session_feed(si_session *s, const int32_t *tokens, int64_t n) { return feed(s, tokens, n, NULL, NULL); }
+
+int si_session_feed_all(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user) {
+    if (!cb) return si_fail("si_session_feed_all needs a callback");
+    return feed(s, tokens, n, cb, user);
+}
+
+const float *si_session_logits(const si_session *s) { return s->has_logits ? s->logits : NULL; }
+
+int si_decode_batch(si_model *m, si_session *const *sessions, const int32_t *tokens, int n) {
+    si_clear_error();
+    if (n < 0) return si_fail("negative session count");
+    for (int i = 0; i < n; i++) {
+        if (sessions[i]->model != m) return si_fail("session %d belongs to another model", i);
+        for (int j = 0; j < i; j++)
+            if (sessions[j] == sessions[i]) return si_fail("session %d appears twice in one batch", i);
+    }
+    int n_vocab = m->llama->hp.n_vocab;
+    for (int done = 0; done < n;) {
+        int c = n - done < m->max_batch ? n - done : m->max_batch;
+        pthread_mutex_lock(&m->lock);
+        for (int i = 0; i < c; i++) {
+            si_session *s = sessions[done + i];
+            m->runs[i] = (si_attn_run){.cache = &s->cache, .t0 = s->cache.n_seen, .first = i, .n = 1};
+            m->rows[i] = i;
+        }
+        si_batch b = {.n = c, .tokens = tokens + done, .runs = m->runs, .n_runs = c, .logit_rows = m->rows, .n_logits = c};
+        int rc = si_forward_run(m->fwd, &b, m->logits);
+        if (rc == 0) {
+            for (int i = 0; i < c; i++) {
+                si_session *s = sessions[done + i];
+                memcpy(s->logits, m->logits + (size_t)i * n_vocab, (size_t)n_vocab * sizeof(float));
+                s->has_logits = true;
+            }
+        }
+        pthread_mutex_unlock(&m->lock);
+        if (rc) return -1;
+        done += c;
+    }
+    return 0;
+}
+
+void si_session_get_stats(const si_session *s, si_session_stats *st) {
+    st->n_seen = s->cache.n_seen;
+    st->occupancy = si_cache_occupancy(&s->cache);
+    st->evicted = si_cache_evicted(&s->cache);
+    st->sink_tokens = s->cache.cfg.sinks;
+    st->window = s->cache.cfg.window;
+    st->cache_bytes = cache_bytes(&s->cache);
+}
