@@ -181,6 +181,8 @@ si_tokenizer *si_tokenizer_load_hf_json(const char *path, bool *not_byte_level);
 si_tokenizer *si_tokenizer_load_spm_model(const char *path);
 si_tokenizer *si_tokenizer_from_spm_bytes(const unsigned char *data, size_t size, const char *source);
 int si_tokenizer_apply_hf_config(si_tokenizer *t, const char *path);
+/* save_spm_model.c */
+int si_tokenizer_save_spm_model(const si_tokenizer *t, const char *path);
 
 /* bpe_bytelevel.c: GPT-2's reversible byte <-> printable character mapping */
 uint32_t si_bytelevel_char(unsigned char b);
