@@ -83,8 +83,14 @@ int si_session_feed(si_session *s, const int32_t *tokens, int64_t n);
  * (index counts from 0 within this call). */
 typedef int (*si_logits_cb)(void *user, int64_t index, const float *logits, int n_vocab);
 int si_session_feed_all(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user);
-/* Logits after the last token fed ([n_vocab]); NULL before any feed. */
+/* Logits after the last token fed ([n_vocab]); NULL before any feed and
+ * after si_session_feed_greedy. */
 const float *si_session_logits(const si_session *s);
+/* Greedy decoding without logits: feeds tokens (n >= 1) like si_session_feed
+ * and returns the most likely next token (the lowest id among equal largest
+ * logits), or -1. On a GPU only that id crosses the bus; the logits are not
+ * kept (si_session_logits returns NULL until the next si_session_feed). */
+int32_t si_session_feed_greedy(si_session *s, const int32_t *tokens, int64_t n);
 
 /* One decode step for many sessions at once (each gets one token), in a
  * single batched forward pass that reads the weights once. 0 or -1. */
@@ -226,6 +232,26 @@ int si_conversation_end_reply(si_conversation *c);
  * tokenizer files) holding the same weights as the model: dequantized, and
  * with llama.cpp's Q/K row permutation undone. */
 int si_model_export_hf(const si_model *m, const char *dir);
+
+/* ---- Synthetic models (benchmarks and tests) ---- */
+
+typedef struct {
+    const char *arch;      /* "llama2-7b", "llama2-13b", "smollm2-135m" or "tiny" (see synth.c) */
+    const char *dtype;     /* "f16" (default) or "bf16" */
+    /* Tokenizer to copy into the folder: a SentencePiece tokenizer.model
+     * (a Llama-2 tokenizer_config.json is written beside it) or a folder whose
+     * tokenizer files are copied as they are. Required. */
+    const char *tokenizer;
+    uint64_t seed;
+    int n_threads;         /* random-number threads; 0 = one per core, at most 16 */
+} si_synth_params;
+
+si_synth_params si_synth_default_params(void);
+/* Writes a Hugging Face folder dir (config.json, a single model.safetensors
+ * streamed to disk, tokenizer files) holding a Llama model of the named
+ * shape with seeded random weights: matrices approximately normal(0, 0.02),
+ * norms 1. The same seed gives the same bytes whatever the thread count. */
+int si_synth_model(const char *dir, const si_synth_params *p);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,7 +51,11 @@ const char *si_test_require_model(void) {
 
 const char *si_test_shared_path(const char *rel) {
     char *b = next_buf();
-    snprintf(b, PATH_MAX, "%s/../shared/%s", SI_SOURCE_DIR, rel);
+    const char *env = getenv("SWIFTINFER_SHARED"); /* e.g. a copy carried to a GPU machine */
+    if (env && *env)
+        snprintf(b, PATH_MAX, "%s/%s", env, rel);
+    else
+        snprintf(b, PATH_MAX, "%s/../shared/%s", SI_SOURCE_DIR, rel);
     return access(b, R_OK) == 0 ? b : NULL;
 }
 
@@ -80,4 +85,23 @@ int si_test_write_file(const char *path, const void *data, size_t n) {
     size_t w = fwrite(data, 1, n, f);
     fclose(f);
     return w == n ? 0 : -1;
+}
+
+uint32_t si_test_rand(void) {
+    static uint64_t x = 0x2545F4914F6CDD1Dull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return (uint32_t)(x >> 16);
+}
+
+double si_test_rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)a[i] - b[i];
+        if (!(d == d)) return INFINITY;
+        num += d * d;
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
 }

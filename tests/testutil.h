@@ -3,6 +3,7 @@
 #ifndef SI_TESTUTIL_H
 #define SI_TESTUTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,12 +39,18 @@ _Noreturn void si_test_skip(const char *why);
 const char *si_test_model_path(void);
 /* Like si_test_model_path but skips the test when the model is absent. */
 const char *si_test_require_model(void);
-/* Path under ../shared (beside the source tree), or NULL when absent. */
+/* Path under ../shared (beside the source tree; SWIFTINFER_SHARED names
+ * another folder), or NULL when absent. */
 const char *si_test_shared_path(const char *rel);
 /* Path under the source tree (always returned; may not exist). */
 const char *si_test_source_path(const char *rel);
 /* A fresh scratch directory for this test program (created on first call). */
 const char *si_test_tmpdir(void);
+/* A fixed-seed xorshift stream for test data (same sequence every run). */
+uint32_t si_test_rand(void);
+/* ||a - b|| / ||b|| over n floats (||a - b|| when b is zero); NaN anywhere gives infinity. */
+double si_test_rel_err(const float *a, const float *b, size_t n);
+
 /* Writes bytes to a file; 0 on success. */
 int si_test_write_file(const char *path, const void *data, size_t n);
 

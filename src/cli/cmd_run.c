@@ -9,62 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_INPUT_FILE ((size_t)64 << 20)
-#define MAX_ROUNDS 100000
-
 typedef struct {
     int64_t prompt_tokens, generated;
     double prefill_s, decode_s;
     int64_t occupancy, evicted;
 } round_stats;
-
-/* All turns of all questions, in order; NULL with a message on bad input. */
-static json_t *load_turns(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "swiftinfer: %s: cannot open\n", path);
-        return NULL;
-    }
-    json_t *turns = json_array();
-    char *line = NULL;
-    size_t cap = 0, total = 0;
-    ssize_t len;
-    long no = 0;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        no++;
-        total += (size_t)len;
-        if (total > MAX_INPUT_FILE) {
-            fprintf(stderr, "swiftinfer: %s: larger than %zu bytes\n", path, MAX_INPUT_FILE);
-            goto bad;
-        }
-        if (strspn(line, " \t\r\n") == (size_t)len) continue;
-        json_error_t err;
-        json_t *q = json_loadb(line, (size_t)len, 0, &err);
-        json_t *t = q ? json_object_get(q, "turns") : NULL;
-        if (!json_is_array(t)) {
-            fprintf(stderr, "swiftinfer: %s:%ld: %s\n", path, no, q ? "no \"turns\" list" : err.text);
-            json_decref(q);
-            goto bad;
-        }
-        for (size_t i = 0; i < json_array_size(t); i++) {
-            if (!json_is_string(json_array_get(t, i))) {
-                fprintf(stderr, "swiftinfer: %s:%ld: turn %zu is not a string\n", path, no, i);
-                json_decref(q);
-                goto bad;
-            }
-            if (json_array_size(turns) < MAX_ROUNDS) json_array_append(turns, json_array_get(t, i));
-        }
-        json_decref(q);
-    }
-    free(line);
-    fclose(f);
-    return turns;
-bad:
-    free(line);
-    fclose(f);
-    json_decref(turns);
-    return NULL;
-}
 
 static json_t *round_json(int i, const round_stats *r) {
     return json_pack("{s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I}", "round", i + 1, "prompt_tokens",
@@ -106,7 +55,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "swiftinfer run: %s\n", !input ? "--input is required" : only < 0 || max_input < 1 || max_new < 1 ? "counts must be positive" : si_last_error());
         return 2;
     }
-    json_t *turns = load_turns(input);
+    json_t *turns = cli_load_turns(input);
     if (!turns) return 1;
     int rounds = (int)json_array_size(turns);
     if (only > 0 && only < rounds) rounds = only;

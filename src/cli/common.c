@@ -1,11 +1,16 @@
 #include "common.h"
 
+#include <jansson.h>
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_INPUT_FILE ((size_t)64 << 20)
+#define MAX_ROUNDS 100000
 #define DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 const char *cli_default_model(void) {
@@ -19,6 +24,27 @@ const char *cli_default_model(void) {
     else
         snprintf(path, sizeof path, "%s/.cache/swiftinfer/%s", home ? home : ".", DEFAULT_MODEL_FILE);
     return access(path, R_OK) == 0 ? path : NULL;
+}
+
+const char *cli_shared_path(const char *rel) {
+    static char path[PATH_MAX];
+    const char *env = getenv("SWIFTINFER_SHARED");
+    if (env && *env) {
+        snprintf(path, sizeof path, "%s/%s", env, rel);
+        return access(path, R_OK) == 0 ? path : NULL;
+    }
+    char dir[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    if (n <= 0) return NULL;
+    dir[n] = '\0';
+    for (int up = 0; up < 8; up++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir) break;
+        *slash = '\0';
+        int len = snprintf(path, sizeof path, "%s/shared/%s", dir, rel);
+        if (len > 0 && (size_t)len < sizeof path && access(path, R_OK) == 0) return path;
+    }
+    return NULL;
 }
 
 double cli_now(void) {
@@ -100,4 +126,52 @@ si_sampler *cli_create_sampler(const cli_common *c) {
     si_sampler *s = si_sampler_create(&p);
     if (!s) fprintf(stderr, "swiftinfer: %s\n", si_last_error());
     return s;
+}
+
+/* All turns of all questions, in order; NULL with a message on bad input. */
+json_t *cli_load_turns(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "swiftinfer: %s: cannot open\n", path);
+        return NULL;
+    }
+    json_t *turns = json_array();
+    char *line = NULL;
+    size_t cap = 0, total = 0;
+    ssize_t len;
+    long no = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        no++;
+        total += (size_t)len;
+        if (total > MAX_INPUT_FILE) {
+            fprintf(stderr, "swiftinfer: %s: larger than %zu bytes\n", path, MAX_INPUT_FILE);
+            goto bad;
+        }
+        if (strspn(line, " \t\r\n") == (size_t)len) continue;
+        json_error_t err;
+        json_t *q = json_loadb(line, (size_t)len, 0, &err);
+        json_t *t = q ? json_object_get(q, "turns") : NULL;
+        if (!json_is_array(t)) {
+            fprintf(stderr, "swiftinfer: %s:%ld: %s\n", path, no, q ? "no \"turns\" list" : err.text);
+            json_decref(q);
+            goto bad;
+        }
+        for (size_t i = 0; i < json_array_size(t); i++) {
+            if (!json_is_string(json_array_get(t, i))) {
+                fprintf(stderr, "swiftinfer: %s:%ld: turn %zu is not a string\n", path, no, i);
+                json_decref(q);
+                goto bad;
+            }
+            if (json_array_size(turns) < MAX_ROUNDS) json_array_append(turns, json_array_get(t, i));
+        }
+        json_decref(q);
+    }
+    free(line);
+    fclose(f);
+    return turns;
+bad:
+    free(line);
+    fclose(f);
+    json_decref(turns);
+    return NULL;
 }

@@ -6,6 +6,8 @@
 #include "args.h"
 #include "swiftinfer.h"
 
+#include <jansson.h>
+
 typedef struct {
     const char *model;
     const char *device;
@@ -37,13 +39,23 @@ si_sampler *cli_create_sampler(const cli_common *c);
 
 /* The default model file, or NULL. */
 const char *cli_default_model(void);
+/* A file under the shared folder (data, tokenizers), or NULL: under
+ * SWIFTINFER_SHARED if set, else the first "shared" folder beside the
+ * binary's folder or one of its parents (../shared next to a checkout). */
+const char *cli_shared_path(const char *rel);
 double cli_now(void);
+/* All turns of all questions of an MT-Bench style JSONL file ({"turns":
+ * [...]} per line), in order, as a JSON array of strings; NULL with a
+ * message on bad input. */
+json_t *cli_load_turns(const char *path);
 
 int cmd_generate(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_bench_rounds(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -19,6 +19,8 @@ static const command commands[] = {
     {"bench", cmd_bench, "prompt/generation speed (llama-bench style) and flat-cost streaming test"},
     {"info", cmd_info, "describe a model"},
     {"export-hf", cmd_export, "write a model as a float32 Hugging Face folder"},
+    {"synth", cmd_synth, "write a model of a real shape with seeded random weights (benchmarks)"},
+    {"bench-rounds", cmd_bench_rounds, "multi-round chat benchmark: MT-Bench turns into one session, greedy"},
 };
 
 static void usage(void) {

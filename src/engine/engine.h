@@ -32,4 +32,8 @@ struct si_session {
     bool has_logits;
 };
 
+/* Writes dir/config.json for a Llama model with these hyperparameters
+ * (export_hf.c; also used by synth.c). bos/eos: -1 to leave out. */
+int si_hf_write_config(const char *dir, const si_hparams *h, int32_t bos, int32_t eos, const char *torch_dtype);
+
 #endif

@@ -40,8 +40,7 @@ static int write_tensor(si_safetensors_writer *w, const export_item *it, float *
     return 0;
 }
 
-static int write_config(const si_model *m, const char *dir) {
-    const si_hparams *h = &m->llama->hp;
+int si_hf_write_config(const char *dir, const si_hparams *h, int32_t bos, int32_t eos, const char *torch_dtype) {
     json_t *c = json_object();
     json_object_set_new(c, "architectures", json_pack("[s]", "LlamaForCausalLM"));
     json_object_set_new(c, "model_type", json_string("llama"));
@@ -61,8 +60,7 @@ static int write_config(const si_model *m, const char *dir) {
     json_object_set_new(c, "hidden_act", json_string("silu"));
     json_object_set_new(c, "attention_bias", json_false());
     json_object_set_new(c, "mlp_bias", json_false());
-    json_object_set_new(c, "torch_dtype", json_string("float32"));
-    int32_t bos = si_tokenizer_bos(m->tok), eos = si_tokenizer_eos(m->tok);
+    json_object_set_new(c, "torch_dtype", json_string(torch_dtype));
     if (bos >= 0) json_object_set_new(c, "bos_token_id", json_integer(bos));
     if (eos >= 0) json_object_set_new(c, "eos_token_id", json_integer(eos));
     char path[1100];
@@ -121,7 +119,7 @@ int si_model_export_hf(const si_model *m, const char *dir) {
     if (w && si_safetensors_writer_finish(w) && rc == 0) rc = -1;
     free(buf);
     free(items);
-    if (rc == 0) rc = write_config(m, dir);
+    if (rc == 0) rc = si_hf_write_config(dir, h, si_tokenizer_bos(m->tok), si_tokenizer_eos(m->tok), "float32");
     if (rc == 0) rc = si_tokenizer_save_hf(m->tok, dir);
     return rc;
 }

@@ -15,10 +15,6 @@ si_model_params si_model_default_params(void) {
     return p;
 }
 
-#ifdef SI_HAVE_CUDA
-si_backend *si_backend_cuda_create(void);
-#endif
-
 static si_backend *make_backend(const si_model_params *p) {
     const char *dev = p->device && *p->device ? p->device : "cpu";
     if (strcmp(dev, "cpu") == 0) return si_backend_cpu_create(p->n_threads);

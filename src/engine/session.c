@@ -38,7 +38,7 @@ si_session *si_session_create(si_model *m, const si_session_params *params) {
     c->n_layers = hp->n_layers;
     c->kv_dim = hp->n_kv_heads * hp->head_dim;
     c->slots = cfg.sinks + cfg.window + cfg.chunk;
-    c->elem_bytes = 4;
+    c->elem_bytes = m->be->kv_elem_bytes;
     size_t half = cache_bytes(c) / 2;
     s->logits = si_malloc((size_t)hp->n_vocab * sizeof(float));
     pthread_mutex_lock(&m->lock);
@@ -71,8 +71,9 @@ void si_session_reset(si_session *s) {
     s->has_logits = false;
 }
 
-/* Feeds tokens chunk by chunk; logits for every row when cb is set, else only after the last token. */
-static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user) {
+/* Feeds tokens chunk by chunk; logits for every row when cb is set, else only
+ * after the last token; with next set, only the argmax after the last token. */
+static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user, int32_t *next) {
     si_clear_error();
     if (n < 0) return si_fail("negative token count");
     si_model *m = s->model;
@@ -91,8 +92,9 @@ static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb
         }
         si_batch b = {.n = c, .tokens = tokens + done, .runs = &run, .n_runs = 1,
                       .logit_rows = m->rows, .n_logits = n_logits};
-        int rc = si_forward_run(m->fwd, &b, m->logits);
-        if (rc == 0 && n_logits) {
+        if (next) s->has_logits = false; /* the greedy path keeps no logits */
+        int rc = si_forward_run(m->fwd, &b, m->logits, next && last ? next : NULL);
+        if (rc == 0 && n_logits && !next) {
             memcpy(s->logits, m->logits + (size_t)(n_logits - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
             s->has_logits = true;
         }
@@ -107,11 +109,17 @@ static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb
     return 0;
 }
 
-int si_session_feed(si_session *s, const int32_t *tokens, int64_t n) { return feed(s, tokens, n, NULL, NULL); }
+int si_session_feed(si_session *s, const int32_t *tokens, int64_t n) { return feed(s, tokens, n, NULL, NULL, NULL); }
 
 int si_session_feed_all(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user) {
     if (!cb) return si_fail("si_session_feed_all needs a callback");
-    return feed(s, tokens, n, cb, user);
+    return feed(s, tokens, n, cb, user, NULL);
+}
+
+int32_t si_session_feed_greedy(si_session *s, const int32_t *tokens, int64_t n) {
+    if (n < 1) return si_fail("si_session_feed_greedy needs at least one token");
+    int32_t next = -1;
+    return feed(s, tokens, n, NULL, NULL, &next) ? -1 : next;
 }
 
 const float *si_session_logits(const si_session *s) { return s->has_logits ? s->logits : NULL; }
@@ -134,7 +142,7 @@ int si_decode_batch(si_model *m, si_session *const *sessions, const int32_t *tok
             m->rows[i] = i;
         }
         si_batch b = {.n = c, .tokens = tokens + done, .runs = m->runs, .n_runs = c, .logit_rows = m->rows, .n_logits = c};
-        int rc = si_forward_run(m->fwd, &b, m->logits);
+        int rc = si_forward_run(m->fwd, &b, m->logits, NULL);
         if (rc == 0) {
             for (int i = 0; i < c; i++) {
                 si_session *s = sessions[done + i];

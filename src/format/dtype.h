@@ -38,9 +38,15 @@ typedef struct {
     uint8_t qs[SI_QBLOCK / 2];
 } si_block_q4_1;
 
-_Static_assert(sizeof(si_block_q8_0) == 34, "Q8_0 block layout");
-_Static_assert(sizeof(si_block_q4_0) == 18, "Q4_0 block layout");
-_Static_assert(sizeof(si_block_q4_1) == 20, "Q4_1 block layout");
+/* (this header is also read by the CUDA kernels, compiled as C++) */
+#ifdef __cplusplus
+#define SI_STATIC_ASSERT static_assert
+#else
+#define SI_STATIC_ASSERT _Static_assert
+#endif
+SI_STATIC_ASSERT(sizeof(si_block_q8_0) == 34, "Q8_0 block layout");
+SI_STATIC_ASSERT(sizeof(si_block_q4_0) == 18, "Q4_0 block layout");
+SI_STATIC_ASSERT(sizeof(si_block_q4_1) == 20, "Q4_1 block layout");
 
 const char *si_dtype_name(si_dtype t);
 /* Elements per block (1 for float types) and bytes per block. */

@@ -23,14 +23,33 @@ struct si_forward {
     /* backend buffers, [max_tokens][width] */
     float *x, *h, *q, *k, *v, *att, *gate, *up;
     float *rope;        /* [max_tokens][3][head_dim] */
-    float *rope_host;
+    int32_t *tok;       /* [max_tokens] */
     float *logits;      /* [max_logits][n_vocab] */
+    int32_t *ids;       /* [max_logits]: argmax of each logit row */
+    /* host staging (the backend's host memory: page-locked for CUDA) */
+    float *rope_host;
+    int32_t *tok_host, *ids_host;
 };
 
+static void *host_alloc(si_backend *be, size_t bytes) {
+    return be->host_alloc ? be->host_alloc(be, bytes) : si_malloc(bytes);
+}
+
+static void host_free(si_backend *be, void *p) {
+    if (!p) return;
+    if (be->host_free)
+        be->host_free(be, p);
+    else
+        free(p);
+}
+
 static void free_buffers(si_forward *f) {
-    float *bufs[] = {f->x, f->h, f->q, f->k, f->v, f->att, f->gate, f->up, f->rope, f->logits};
+    void *bufs[] = {f->x, f->h, f->q, f->k, f->v, f->att, f->gate, f->up, f->rope, f->tok, f->logits, f->ids};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) f->be->free(f->be, bufs[i]);
+    host_free(f->be, f->rope_host);
+    host_free(f->be, f->tok_host);
+    host_free(f->be, f->ids_host);
 }
 
 si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens, int max_logits) {
@@ -48,6 +67,7 @@ si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens,
     size_t n = (size_t)max_tokens, q_dim = (size_t)hp->n_heads * hp->head_dim;
     size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     size_t wide = (size_t)hp->dim > q_dim ? (size_t)hp->dim : q_dim;
+    size_t rope_bytes = n * 3 * hp->head_dim * sizeof(float);
     f->x = be->alloc(be, n * hp->dim * sizeof(float));
     f->h = be->alloc(be, n * wide * sizeof(float));
     f->q = be->alloc(be, n * q_dim * sizeof(float));
@@ -56,11 +76,15 @@ si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens,
     f->att = be->alloc(be, n * q_dim * sizeof(float));
     f->gate = be->alloc(be, n * hp->ffn_dim * sizeof(float));
     f->up = be->alloc(be, n * hp->ffn_dim * sizeof(float));
-    f->rope = be->alloc(be, n * 3 * hp->head_dim * sizeof(float));
+    f->rope = be->alloc(be, rope_bytes);
+    f->tok = be->alloc(be, n * sizeof(int32_t));
     f->logits = be->alloc(be, (size_t)max_logits * hp->n_vocab * sizeof(float));
-    f->rope_host = si_malloc(n * 3 * hp->head_dim * sizeof(float));
-    if (!f->x || !f->h || !f->q || !f->k || !f->v || !f->att || !f->gate || !f->up || !f->rope || !f->logits ||
-        !f->rope_host || be->reserve(be, hp, max_tokens, 1)) {
+    f->ids = be->alloc(be, (size_t)max_logits * sizeof(int32_t));
+    f->rope_host = host_alloc(be, rope_bytes);
+    f->tok_host = host_alloc(be, n * sizeof(int32_t));
+    f->ids_host = host_alloc(be, (size_t)max_logits * sizeof(int32_t));
+    if (!f->x || !f->h || !f->q || !f->k || !f->v || !f->att || !f->gate || !f->up || !f->rope || !f->tok ||
+        !f->logits || !f->ids || !f->rope_host || !f->tok_host || !f->ids_host || be->reserve(be, hp, max_tokens, 1)) {
         si_forward_free(f);
         return NULL;
     }
@@ -70,7 +94,6 @@ si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens,
 void si_forward_free(si_forward *f) {
     if (!f) return;
     free_buffers(f);
-    free(f->rope_host);
     free(f);
 }
 
@@ -125,21 +148,23 @@ static int check_batch(const si_forward *f, const si_batch *b) {
     return 0;
 }
 
-int si_forward_run(si_forward *f, const si_batch *b, float *logits) {
-    if (check_batch(f, b)) return -1;
+/* x += W · in, fused where the backend can. */
+static void residual_matmul(si_forward *f, const si_tensor *w, const float *in, int n) {
+    si_backend *be = f->be;
+    if (be->matmul_add) {
+        be->matmul_add(be, f->x, w, in, n);
+        return;
+    }
+    be->matmul(be, 1, &f->h, &w, in, n);
+    be->add(be, f->x, f->h, (size_t)n * f->m->hp.dim);
+}
+
+static void layers(si_forward *f, const si_batch *b) {
     const si_llama *m = f->m;
     const si_hparams *hp = &m->hp;
     si_backend *be = f->be;
-    int n = b->n, dim = hp->dim, ffn = hp->ffn_dim;
-    int max_visible = 1;
-    for (int r = 0; r < b->n_runs; r++) {
-        int vis = b->runs[r].cache->cfg.sinks + b->runs[r].cache->cfg.window + 1;
-        if (vis > max_visible) max_visible = vis;
-    }
-    if (be->reserve(be, hp, n, max_visible)) return -1;
-    fill_rope_table(f, b);
-
-    be->embed(be, f->x, m->tok_embd, b->tokens, n);
+    int n = b->n, dim = hp->dim;
+    be->embed(be, f->x, m->tok_embd, f->tok, n);
     for (int l = 0; l < hp->n_layers; l++) {
         const si_layer_weights *w = &m->layers[l];
 
@@ -150,28 +175,71 @@ int si_forward_run(si_forward *f, const si_batch *b, float *logits) {
         si_attn_args a = {.layer = l, .n_tokens = n, .q = f->q, .k = f->k, .v = f->v, .out = f->att,
                           .rope = f->rope, .runs = b->runs, .n_runs = b->n_runs};
         be->attention(be, hp, &a);
-        be->matmul(be, 1, &f->h, &w->wo, f->att, n);
-        be->add(be, f->x, f->h, (size_t)n * dim);
+        residual_matmul(f, w->wo, f->att, n);
 
         be->rmsnorm(be, f->h, f->x, w->ffn_norm, n, dim, hp->norm_eps);
-        float *ffn_out[2] = {f->gate, f->up};
-        const si_tensor *ffn_w[2] = {w->w_gate, w->w_up};
-        be->matmul(be, 2, ffn_out, ffn_w, f->h, n);
-        be->swiglu(be, f->gate, f->up, (size_t)n * ffn);
-        be->matmul(be, 1, &f->h, &w->w_down, f->gate, n);
-        be->add(be, f->x, f->h, (size_t)n * dim);
+        if (be->matmul_swiglu) {
+            be->matmul_swiglu(be, f->gate, w->w_gate, w->w_up, f->h, n);
+        } else {
+            float *ffn_out[2] = {f->gate, f->up};
+            const si_tensor *ffn_w[2] = {w->w_gate, w->w_up};
+            be->matmul(be, 2, ffn_out, ffn_w, f->h, n);
+            be->swiglu(be, f->gate, f->up, (size_t)n * hp->ffn_dim);
+        }
+        residual_matmul(f, w->w_down, f->gate, n);
     }
-    for (int r = 0; r < b->n_runs; r++) b->runs[r].cache->n_seen += b->runs[r].n;
+}
 
-    if (b->n_logits > 0) {
-        /* Gather the wanted rows first: the output head is the largest matrix. */
-        for (int i = 0; i < b->n_logits; i++)
-            if (b->logit_rows[i] != i)
-                be->copy(be, f->x + (size_t)i * dim, f->x + (size_t)b->logit_rows[i] * dim, (size_t)dim * sizeof(float));
-        be->rmsnorm(be, f->h, f->x, m->out_norm, b->n_logits, dim, hp->norm_eps);
-        be->matmul(be, 1, &f->logits, &m->output, f->h, b->n_logits);
+/* Final norm and output head on the rows that want logits (gathered first:
+ * the output head is the largest matrix), then their argmax if asked. */
+static void head(si_forward *f, const si_batch *b, bool argmax) {
+    const si_llama *m = f->m;
+    si_backend *be = f->be;
+    int dim = m->hp.dim;
+    for (int i = 0; i < b->n_logits; i++)
+        if (b->logit_rows[i] != i)
+            be->copy(be, f->x + (size_t)i * dim, f->x + (size_t)b->logit_rows[i] * dim, (size_t)dim * sizeof(float));
+    be->rmsnorm(be, f->h, f->x, m->out_norm, b->n_logits, dim, m->hp.norm_eps);
+    be->matmul(be, 1, &f->logits, &m->output, f->h, b->n_logits);
+    if (argmax) be->argmax(be, f->ids, f->logits, b->n_logits, m->hp.n_vocab);
+}
+
+int si_forward_run(si_forward *f, const si_batch *b, float *logits, int32_t *ids) {
+    if (check_batch(f, b)) return -1;
+    const si_hparams *hp = &f->m->hp;
+    si_backend *be = f->be;
+    int n = b->n;
+    int max_visible = 1;
+    for (int r = 0; r < b->n_runs; r++) {
+        int vis = b->runs[r].cache->cfg.sinks + b->runs[r].cache->cfg.window + 1;
+        if (vis > max_visible) max_visible = vis;
+    }
+    if (be->reserve(be, hp, n, max_visible)) return -1;
+    fill_rope_table(f, b);
+    memcpy(f->tok_host, b->tokens, (size_t)n * sizeof(int32_t));
+    be->upload(be, f->tok, f->tok_host, (size_t)n * sizeof(int32_t));
+
+    bool argmax = ids != NULL && b->n_logits > 0, recordable = true;
+    for (int i = 0; i < b->n_logits; i++) recordable &= b->logit_rows[i] == i;
+    si_pass pass = {.n_tokens = n, .runs = b->runs, .n_runs = b->n_runs, .max_visible = max_visible,
+                    .n_logits = b->n_logits, .argmax = argmax, .recordable = recordable};
+    int replayed = be->pass_begin ? be->pass_begin(be, &pass) : 0;
+    if (replayed == 0) {
+        layers(f, b);
+        if (b->n_logits > 0) head(f, b, argmax);
+        if (be->pass_end && be->pass_end(be)) replayed = -1;
+    }
+    if (replayed < 0) {
+        be->sync(be); /* let queued copies finish before the staging is reused; the first error stands */
+        return -1;
+    }
+    if (argmax) {
+        be->download(be, f->ids_host, f->ids, (size_t)b->n_logits * sizeof(int32_t));
+    } else if (b->n_logits > 0) {
         be->download(be, logits, f->logits, (size_t)b->n_logits * hp->n_vocab * sizeof(float));
     }
-    be->sync(be);
+    if (be->sync(be)) return -1;
+    if (argmax) memcpy(ids, f->ids_host, (size_t)b->n_logits * sizeof(int32_t));
+    for (int r = 0; r < b->n_runs; r++) b->runs[r].cache->n_seen += b->runs[r].n;
     return 0;
 }

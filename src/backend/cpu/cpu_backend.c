@@ -28,7 +28,10 @@ static void cpu_copy(si_backend *be, void *dst, const void *src, size_t bytes) {
     memcpy(dst, src, bytes);
 }
 
-static void cpu_sync(si_backend *be) { (void)be; }
+static int cpu_sync(si_backend *be) {
+    (void)be;
+    return 0;
+}
 
 static int grow(void **buf, size_t *cap, size_t want, size_t elem_bytes) {
     if (want <= *cap) return 0;
@@ -135,6 +138,17 @@ static void cpu_add(si_backend *be, float *x, const float *y, size_t count) {
     for (size_t i = 0; i < count; i++) x[i] += y[i];
 }
 
+static void cpu_argmax(si_backend *be, int32_t *ids, const float *logits, int n, int n_vocab) {
+    (void)be;
+    for (int i = 0; i < n; i++) {
+        const float *row = logits + (size_t)i * n_vocab;
+        int best = -1;
+        for (int j = 0; j < n_vocab; j++)
+            if (best < 0 ? row[j] == row[j] : row[j] > row[best]) best = j; /* NaN never wins */
+        ids[i] = best < 0 ? 0 : best;
+    }
+}
+
 static void cpu_destroy(si_backend *be) {
     si_cpu_backend *c = (si_cpu_backend *)be;
     si_pool_destroy(c->pool);
@@ -161,6 +175,7 @@ si_backend *si_backend_cpu_create(int n_threads) {
     si_backend *b = &c->base;
     b->name = "cpu";
     b->n_threads = n_threads;
+    b->kv_elem_bytes = 4;
     b->destroy = cpu_destroy;
     b->prepare_model = cpu_prepare_model;
     b->reserve = cpu_reserve;
@@ -175,6 +190,7 @@ si_backend *si_backend_cpu_create(int n_threads) {
     b->attention = si_cpu_attention;
     b->swiglu = cpu_swiglu;
     b->add = cpu_add;
+    b->argmax = cpu_argmax;
     b->sync = cpu_sync;
     return b;
 }

@@ -1,0 +1,297 @@
+/* backend/cuda/attention.cu: attention over the StreamingLLM cache.
+ *
+ * 1. rope_store: per row, rotates the new keys at their key position and
+ *    stores keys and values in the row's cache slot (f32 or f16), and writes
+ *    the query twice: rotated at its window position and at its sink
+ *    position (kvcache.h explains the two rotations).
+ * 2. attend: split-K ("flash decoding"). Block (head, split, row) takes a
+ *    contiguous range of the row's visible keys — sinks first, then the
+ *    window around the ring (gpu_layout.h) — in tiles of scores kept in
+ *    shared memory, with a running max and sum (online softmax). With one
+ *    split the block writes the output; otherwise it writes its partial
+ *    (max, sum, unnormalized accumulator) and the last block of the (row,
+ *    head) to finish, found with a counter, merges all splits.
+ * Keys and values are read 16 bytes per lane, several loads in flight.
+ * Reference: backend/cpu/attention.c. */
+#include "common.cuh"
+
+namespace {
+
+constexpr int ATT_THREADS = 128, ATT_WARPS = 4, TILE = 256, LOADS = 4;
+
+struct attn_params {
+    si_cu_attn a;
+    int q_dim, kv_dim;
+    float scale;
+};
+
+/* ---- 1. RoPE and cache store ---- */
+
+__device__ __forceinline__ void rope_pair(int style, int head_dim, int p, int *i0, int *i1) {
+    if (style == SI_ROPE_ADJACENT) {
+        *i0 = 2 * p;
+        *i1 = 2 * p + 1;
+    } else {
+        *i0 = p;
+        *i1 = p + head_dim / 2;
+    }
+}
+
+__global__ void rope_store_kernel(attn_params p) {
+    const si_cu_attn &a = p.a;
+    const int i = blockIdx.x, hd = a.head_dim, half = hd / 2;
+    const si_gpu_attn_row r = a.rows[i];
+    const float *cs = a.rope + (size_t)i * 3 * hd; /* key | query window | query sink */
+    const size_t dst = ((size_t)a.layer * r.slots + r.store_slot) * p.kv_dim;
+    const float *k = a.k + (size_t)i * p.kv_dim, *v = a.v + (size_t)i * p.kv_dim;
+    for (int idx = threadIdx.x; idx < a.n_kv_heads * half; idx += blockDim.x) {
+        int h = idx / half, pr = idx % half, i0, i1;
+        rope_pair(a.rope_style, hd, pr, &i0, &i1);
+        i0 += h * hd;
+        i1 += h * hd;
+        float x0 = k[i0], x1 = k[i1], c = cs[pr], s = cs[half + pr];
+        float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
+        if (a.kv_f16) {
+            static_cast<__half *>(r.k)[dst + i0] = __float2half_rn(y0);
+            static_cast<__half *>(r.k)[dst + i1] = __float2half_rn(y1);
+        } else {
+            static_cast<float *>(r.k)[dst + i0] = y0;
+            static_cast<float *>(r.k)[dst + i1] = y1;
+        }
+    }
+    for (int idx = threadIdx.x; idx < p.kv_dim; idx += blockDim.x) {
+        if (a.kv_f16)
+            static_cast<__half *>(r.v)[dst + idx] = __float2half_rn(v[idx]);
+        else
+            static_cast<float *>(r.v)[dst + idx] = v[idx];
+    }
+    const float *q = a.q + (size_t)i * p.q_dim;
+    float *qw = a.qrot + (size_t)i * 2 * p.q_dim, *qs = qw + p.q_dim;
+    for (int idx = threadIdx.x; idx < a.n_heads * half; idx += blockDim.x) {
+        int h = idx / half, pr = idx % half, i0, i1;
+        rope_pair(a.rope_style, hd, pr, &i0, &i1);
+        i0 += h * hd;
+        i1 += h * hd;
+        float x0 = q[i0], x1 = q[i1];
+        float c = cs[hd + pr], s = cs[hd + half + pr];
+        qw[i0] = x0 * c - x1 * s;
+        qw[i1] = x0 * s + x1 * c;
+        c = cs[2 * hd + pr];
+        s = cs[2 * hd + half + pr];
+        qs[i0] = x0 * c - x1 * s;
+        qs[i1] = x0 * s + x1 * c;
+    }
+}
+
+/* ---- 2. attention ---- */
+
+/* 16 bytes of a cache row: 8 halves or 4 floats. */
+template <typename KT>
+struct kv_vec;
+template <>
+struct kv_vec<float> {
+    static constexpr int N = 4;
+    float4 raw;
+    __device__ void load(const float *p) { raw = *reinterpret_cast<const float4 *>(p); }
+    __device__ void get(float *f) const {
+        f[0] = raw.x;
+        f[1] = raw.y;
+        f[2] = raw.z;
+        f[3] = raw.w;
+    }
+};
+template <>
+struct kv_vec<__half> {
+    static constexpr int N = 8;
+    uint4 raw;
+    __device__ void load(const __half *p) { raw = *reinterpret_cast<const uint4 *>(p); }
+    __device__ void get(float *f) const { si_h8_to_f(raw, f); }
+};
+
+template <int HD, typename KT>
+__global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
+    using V = kv_vec<KT>;
+    constexpr int VN = V::N;
+    constexpr int L = HD / VN;              /* lanes per key row */
+    constexpr int KPW = 32 / L;             /* keys per warp step */
+    constexpr int G = ATT_THREADS / L;      /* value rows in flight per block step */
+    static_assert(L <= 32 && 32 % L == 0, "head_dim does not fit a warp");
+
+    const si_cu_attn &a = p.a;
+    const int h = blockIdx.x, split = blockIdx.y, i = blockIdx.z;
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, sub = tid % L;
+    __shared__ __align__(16) float qw[HD], qs[HD];
+    __shared__ float sc[TILE];
+    __shared__ float red[ATT_WARPS];
+    __shared__ __align__(16) float accs[G][HD];
+    __shared__ int last;
+
+    const si_gpu_attn_row r = a.rows[i];
+    const int n_vis = r.n_sinks + r.n_win;
+    const int per = (n_vis + a.splits - 1) / a.splits;
+    const int j0 = min(split * per, n_vis), j1 = min(j0 + per, n_vis);
+
+    for (int d = tid; d < HD; d += ATT_THREADS) {
+        qw[d] = a.qrot[(size_t)i * 2 * p.q_dim + h * HD + d];
+        qs[d] = a.qrot[(size_t)i * 2 * p.q_dim + p.q_dim + h * HD + d];
+    }
+    __syncthreads();
+
+    const int kvh = h / (a.n_heads / a.n_kv_heads);
+    const size_t layer_off = (size_t)a.layer * r.slots * p.kv_dim + (size_t)kvh * HD + (size_t)sub * VN;
+    const KT *kb = static_cast<const KT *>(r.k) + layer_off;
+    const KT *vb = static_cast<const KT *>(r.v) + layer_off;
+
+    float m_run = -INFINITY, l_run = 0.0f, acc[VN];
+#pragma unroll
+    for (int e = 0; e < VN; e++) acc[e] = 0.0f;
+
+    for (int t0 = j0; t0 < j1; t0 += TILE) {
+        const int tn = min(TILE, j1 - t0);
+        /* scores: each group of L lanes takes one key; LOADS keys per lane in flight */
+        for (int base = warp * KPW; base < tn; base += ATT_WARPS * KPW * LOADS) {
+            V kv[LOADS];
+#pragma unroll
+            for (int u = 0; u < LOADS; u++) {
+                int jj = base + u * ATT_WARPS * KPW + lane / L;
+                if (jj < tn) kv[u].load(kb + (size_t)si_gpu_visible_slot(&r, t0 + jj) * p.kv_dim);
+            }
+#pragma unroll
+            for (int u = 0; u < LOADS; u++) {
+                int jj = base + u * ATT_WARPS * KPW + lane / L;
+                float d = 0.0f;
+                if (jj < tn) {
+                    float f[VN];
+                    kv[u].get(f);
+                    const float *q = (t0 + jj < r.n_sinks ? qs : qw) + sub * VN;
+#pragma unroll
+                    for (int e = 0; e < VN; e++) d += f[e] * q[e];
+                }
+                d = si_group_sum<L>(d); /* every lane takes part in the shuffle */
+                if (jj < tn && sub == 0) sc[jj] = d * p.scale;
+            }
+        }
+        __syncthreads();
+        float mx = -INFINITY;
+        for (int jj = tid; jj < tn; jj += ATT_THREADS) mx = fmaxf(mx, sc[jj]);
+        const float m_new = fmaxf(m_run, si_block_reduce<ATT_WARPS, true>(mx, red));
+        float ps = 0.0f;
+        for (int jj = tid; jj < tn; jj += ATT_THREADS) {
+            float e = expf(sc[jj] - m_new);
+            sc[jj] = e;
+            ps += e;
+        }
+        const float tile_sum = si_block_reduce<ATT_WARPS, false>(ps, red); /* its barrier also publishes sc */
+        const float corr = expf(m_run - m_new);
+        l_run = l_run * corr + tile_sum;
+        m_run = m_new;
+#pragma unroll
+        for (int e = 0; e < VN; e++) acc[e] *= corr;
+        /* values: thread group tid / L takes rows jj = tid / L, + G, ... */
+        for (int base = tid / L; base < tn; base += G * LOADS) {
+            V vv[LOADS];
+#pragma unroll
+            for (int u = 0; u < LOADS; u++) {
+                int jj = base + u * G;
+                if (jj < tn) vv[u].load(vb + (size_t)si_gpu_visible_slot(&r, t0 + jj) * p.kv_dim);
+            }
+#pragma unroll
+            for (int u = 0; u < LOADS; u++) {
+                int jj = base + u * G;
+                if (jj < tn) {
+                    float f[VN], w = sc[jj];
+                    vv[u].get(f);
+#pragma unroll
+                    for (int e = 0; e < VN; e++) acc[e] += w * f[e];
+                }
+            }
+        }
+        __syncthreads(); /* sc is rewritten by the next tile */
+    }
+
+    /* sum the G groups' accumulators */
+#pragma unroll
+    for (int e = 0; e < VN; e++) accs[tid / L][sub * VN + e] = acc[e];
+    __syncthreads();
+    const size_t head_off = (size_t)i * p.q_dim + (size_t)h * HD;
+    if (a.splits == 1) {
+        for (int d = tid; d < HD; d += ATT_THREADS) {
+            float o = 0.0f;
+#pragma unroll
+            for (int g = 0; g < G; g++) o += accs[g][d];
+            a.out[head_off + d] = o / l_run;
+        }
+        return;
+    }
+    const size_t ph = (size_t)i * a.n_heads + h;
+    const int stride = HD + 2;
+    float *mine = a.part + (ph * a.splits + split) * stride;
+    for (int d = tid; d < HD; d += ATT_THREADS) {
+        float o = 0.0f;
+#pragma unroll
+        for (int g = 0; g < G; g++) o += accs[g][d];
+        mine[2 + d] = o;
+    }
+    if (tid == 0) {
+        mine[0] = m_run;
+        mine[1] = l_run;
+    }
+    /* the last split of this (row, head) to finish merges them all */
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) last = atomicAdd(&a.count[ph], 1u) == (unsigned)a.splits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const float *all = a.part + ph * a.splits * stride;
+    float M = -INFINITY;
+    for (int s = 0; s < a.splits; s++) M = fmaxf(M, __ldcg(all + s * stride));
+    for (int d = tid; d < HD; d += ATT_THREADS) {
+        float o = 0.0f, l = 0.0f;
+        for (int s = 0; s < a.splits; s++) {
+            float ms = __ldcg(all + s * stride);
+            float w = ms == -INFINITY ? 0.0f : expf(ms - M); /* an empty split has m = -inf, l = 0 */
+            l += __ldcg(all + s * stride + 1) * w;
+            o += __ldcg(all + s * stride + 2 + d) * w;
+        }
+        a.out[head_off + d] = o / l;
+    }
+    if (tid == 0) a.count[ph] = 0; /* ready for the next launch */
+}
+
+template <int HD>
+cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
+    dim3 grid(p.a.n_heads, p.a.splits, p.a.n_tokens);
+    if (p.a.kv_f16)
+        attend_kernel<HD, __half><<<grid, ATT_THREADS, 0, s>>>(p);
+    else
+        attend_kernel<HD, float><<<grid, ATT_THREADS, 0, s>>>(p);
+    return cudaGetLastError();
+}
+
+} // namespace
+
+extern "C" int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm) {
+    /* about 8 blocks of 4 warps per multiprocessor keep enough loads in flight */
+    long blocks = (long)n_tokens * n_heads;
+    long want = ((long)8 * n_sm + blocks - 1) / blocks;
+    long by_keys = (max_visible + 63) / 64;
+    long s = want < by_keys ? want : by_keys;
+    if (s > 64) s = 64;
+    return s < 1 ? 1 : (int)s;
+}
+
+extern "C" cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s) {
+    if (a->n_tokens <= 0) return cudaSuccess;
+    if ((a->head_dim != 64 && a->head_dim != 128) || a->splits < 1 || a->n_heads % a->n_kv_heads)
+        return cudaErrorInvalidValue;
+    attn_params p;
+    p.a = *a;
+    p.q_dim = a->n_heads * a->head_dim;
+    p.kv_dim = a->n_kv_heads * a->head_dim;
+    p.scale = 1.0f / sqrtf((float)a->head_dim);
+    rope_store_kernel<<<a->n_tokens, 256, 0, s>>>(p);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    return a->head_dim == 64 ? launch_attend<64>(p, s) : launch_attend<128>(p, s);
+}

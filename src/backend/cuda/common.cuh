@@ -1,0 +1,93 @@
+/* backend/cuda/common.cuh: device helpers shared by the kernel files —
+ * warp and block reductions, 16-byte loads turned into floats, and reading
+ * one element of a weight matrix of any supported type. */
+#ifndef SI_BACKEND_CUDA_COMMON_CUH
+#define SI_BACKEND_CUDA_COMMON_CUH
+
+#include "kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+
+#define SI_FULL_MASK 0xffffffffu
+
+__device__ __forceinline__ float si_warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(SI_FULL_MASK, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float si_warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(SI_FULL_MASK, v, o));
+    return v;
+}
+
+/* Sum over the first `width` lanes of each aligned group of `width` lanes. */
+template <int WIDTH>
+__device__ __forceinline__ float si_group_sum(float v) {
+#pragma unroll
+    for (int o = WIDTH / 2; o > 0; o >>= 1) v += __shfl_xor_sync(SI_FULL_MASK, v, o);
+    return v;
+}
+
+/* Block-wide sum / max for blocks of NW warps; every thread gets the result.
+ * scratch: NW floats of shared memory, free again on return. */
+template <int NW, bool MAX>
+__device__ __forceinline__ float si_block_reduce(float v, float *scratch) {
+    v = MAX ? si_warp_max(v) : si_warp_sum(v);
+    if (threadIdx.x % 32 == 0) scratch[threadIdx.x / 32] = v;
+    __syncthreads();
+    float t = MAX ? -INFINITY : 0.0f;
+#pragma unroll
+    for (int w = 0; w < NW; w++) t = MAX ? fmaxf(t, scratch[w]) : t + scratch[w];
+    __syncthreads();
+    return t;
+}
+
+/* Eight f16 (or bf16) values in 16 bytes, to floats. */
+__device__ __forceinline__ void si_h8_to_f(const uint4 &u, float *f) {
+    const __half2 *h = reinterpret_cast<const __half2 *>(&u);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 t = __half22float2(h[i]);
+        f[2 * i] = t.x;
+        f[2 * i + 1] = t.y;
+    }
+}
+
+__device__ __forceinline__ void si_bf8_to_f(const uint4 &u, float *f) {
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        f[2 * i] = __uint_as_float(w[i] << 16);
+        f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+
+/* Element (r, c) of a weight matrix (slow path: embeddings only). */
+__device__ __forceinline__ float si_matrix_elem(const si_cu_matrix &m, int64_t r, int64_t c) {
+    switch (m.dtype) {
+    case SI_DTYPE_F32: return static_cast<const float *>(m.data)[r * m.cols + c];
+    case SI_DTYPE_F16: return __half2float(static_cast<const __half *>(m.data)[r * m.cols + c]);
+    case SI_DTYPE_BF16:
+        return __uint_as_float((uint32_t) static_cast<const uint16_t *>(m.data)[r * m.cols + c] << 16);
+    default: break;
+    }
+    int64_t blk = r * (m.cols / 32) + c / 32;
+    int e = (int)(c % 32);
+    float d = __half2float(static_cast<const __half *>(m.d)[blk]);
+    if (m.dtype == SI_DTYPE_Q8_0) return d * (float)static_cast<const int8_t *>(m.qs)[r * m.cols + c];
+    /* Q4: byte j of a block holds element j (low nibble) and j + 16 (high) */
+    uint8_t byte = static_cast<const uint8_t *>(m.qs)[r * (m.cols / 2) + (c / 32) * 16 + (e & 15)];
+    int q = e < 16 ? (byte & 15) : (byte >> 4);
+    if (m.dtype == SI_DTYPE_Q4_0) return d * (float)(q - 8);
+    return d * (float)q + __half2float(static_cast<const __half *>(m.m)[blk]);
+}
+
+/* silu(g) * u, written as the CPU backend writes it. */
+__device__ __forceinline__ float si_swiglu1(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+#endif

@@ -1,0 +1,230 @@
+/* backend/cuda/cuda_backend.c: the CUDA backend's device, stream, memory,
+ * error channel and scratch. Everything runs on one stream; operations only
+ * queue work, and the first failure is kept until pass_end or sync reports it.
+ *
+ * Settings, read from the environment once at creation:
+ *   SWIFTINFER_CUDA_DEVICE      device index (default 0)
+ *   SWIFTINFER_CUDA_KV          f16 (default) or f32: KV cache element type
+ *   SWIFTINFER_CUDA_GRAPH       0 disables CUDA graphs for small passes
+ *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9) */
+#include "cuda_backend.h"
+
+#include "../../util/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLAS_WORKSPACE (32u << 20)
+
+bool si_cu_check(si_cu_backend *cb, cudaError_t e, const char *what) {
+    if (e == cudaSuccess) return false;
+    if (!cb->failed) {
+        snprintf(cb->error, sizeof cb->error, "cuda: %s: %s", what, cudaGetErrorString(e));
+        cb->failed = true;
+    }
+    return true;
+}
+
+bool si_cu_check_blas(si_cu_backend *cb, cublasStatus_t st, const char *what) {
+    if (st == CUBLAS_STATUS_SUCCESS) return false;
+    if (!cb->failed) {
+        snprintf(cb->error, sizeof cb->error, "cublas: %s: %s", what, cublasGetStatusString(st));
+        cb->failed = true;
+    }
+    return true;
+}
+
+int si_cu_report(si_cu_backend *cb) {
+    if (!cb->failed) return 0;
+    cb->failed = false;
+    return si_fail("%s", cb->error);
+}
+
+static void *cu_alloc(si_backend *be, size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* clear it: an allocation failure is not sticky */
+        si_set_error("cuda: cannot allocate %zu bytes of device memory: %s", bytes, cudaGetErrorString(e));
+        return NULL;
+    }
+    (void)be;
+    return p;
+}
+
+static void cu_free(si_backend *be, void *p) {
+    si_cu_check(si_cu(be), cudaFree(p), "cudaFree");
+}
+
+static void *cu_host_alloc(si_backend *be, size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        si_set_error("cuda: cannot allocate %zu bytes of page-locked host memory: %s", bytes, cudaGetErrorString(e));
+        return NULL;
+    }
+    (void)be;
+    return p;
+}
+
+static void cu_host_free(si_backend *be, void *p) { si_cu_check(si_cu(be), cudaFreeHost(p), "cudaFreeHost"); }
+
+static void cu_upload(si_backend *be, void *dst, const void *src, size_t bytes) {
+    si_cu_backend *cb = si_cu(be);
+    si_cu_check(cb, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cb->stream), "upload");
+}
+
+static void cu_download(si_backend *be, void *dst, const void *src, size_t bytes) {
+    si_cu_backend *cb = si_cu(be);
+    if (!si_cu_check(cb, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cb->stream), "download"))
+        si_cu_check(cb, cudaStreamSynchronize(cb->stream), "download");
+}
+
+static void cu_copy(si_backend *be, void *dst, const void *src, size_t bytes) {
+    si_cu_backend *cb = si_cu(be);
+    si_cu_check(cb, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cb->stream), "copy");
+}
+
+static int cu_sync(si_backend *be) {
+    si_cu_backend *cb = si_cu(be);
+    si_cu_check(cb, cudaStreamSynchronize(cb->stream), "synchronize");
+    return si_cu_report(cb);
+}
+
+/* Replaces *p with a fresh device buffer of bytes (contents lost). */
+static int regrow(si_cu_backend *cb, void **p, size_t bytes) {
+    if (*p) cudaFree(*p);
+    *p = cu_alloc(&cb->base, bytes);
+    return *p ? 0 : -1;
+}
+
+static bool same_dims(const si_hparams *a, const si_hparams *b) {
+    return a->dim == b->dim && a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads &&
+           a->head_dim == b->head_dim && a->ffn_dim == b->ffn_dim;
+}
+
+static int cu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int max_visible) {
+    si_cu_backend *cb = si_cu(be);
+    bool same = same_dims(hp, &cb->cap_hp);
+    if (same && max_tokens <= cb->cap_tokens && max_visible <= cb->cap_visible) return 0;
+    int tokens = same && cb->cap_tokens > max_tokens ? cb->cap_tokens : max_tokens;
+    int visible = same && cb->cap_visible > max_visible ? cb->cap_visible : max_visible;
+    /* Buffers move: recorded passes would use the old ones. */
+    si_cu_drop_graphs(cb);
+    if (si_cu_check(cb, cudaStreamSynchronize(cb->stream), "reserve")) return si_cu_report(cb);
+
+    size_t n = (size_t)tokens, q_dim = (size_t)hp->n_heads * hp->head_dim;
+    size_t wide = (size_t)hp->ffn_dim;
+    if ((size_t)hp->dim > wide) wide = hp->dim;
+    if (q_dim > wide) wide = q_dim;
+    /* attention partials: the most (row, head, split) triples any pass of up to `tokens` rows uses */
+    size_t part = 0;
+    for (int t = 1; t <= tokens; t++) {
+        size_t blocks = (size_t)t * hp->n_heads * si_cu_attn_splits(t, hp->n_heads, visible, cb->n_sm);
+        if (blocks > part) part = blocks;
+    }
+    part *= (size_t)hp->head_dim + 2;
+    cb->cap_tokens = cb->cap_visible = 0; /* until every buffer below exists */
+    if (regrow(cb, (void **)&cb->part, part * sizeof(float)) ||
+        regrow(cb, (void **)&cb->count, n * hp->n_heads * sizeof(unsigned)) ||
+        regrow(cb, (void **)&cb->qrot, n * 2 * q_dim * sizeof(float)) ||
+        regrow(cb, (void **)&cb->tmp, n * wide * sizeof(float)) || regrow(cb, &cb->act16, n * wide * 2) ||
+        regrow(cb, (void **)&cb->rows_dev, n * sizeof(si_gpu_attn_row)))
+        return -1;
+    if (si_cu_check(cb, cudaMemsetAsync(cb->count, 0, n * hp->n_heads * sizeof(unsigned), cb->stream), "reserve"))
+        return si_cu_report(cb);
+    if (cb->rows_host) cudaFreeHost(cb->rows_host);
+    cb->rows_host = cu_host_alloc(be, n * sizeof(si_gpu_attn_row));
+    if (!cb->rows_host) return -1;
+    cb->cap_part = part;
+    cb->cap_tokens = tokens;
+    cb->cap_visible = visible;
+    cb->cap_hp = *hp;
+    return 0;
+}
+
+static void cu_destroy(si_backend *be) {
+    si_cu_backend *cb = si_cu(be);
+    if (cb->stream) cudaStreamSynchronize(cb->stream);
+    si_cu_drop_graphs(cb);
+    si_cu_free_weights(cb);
+    void *bufs[] = {cb->part, cb->count, cb->qrot, cb->tmp, cb->act16, cb->rows_dev, cb->blas_ws};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) cudaFree(bufs[i]);
+    if (cb->rows_host) cudaFreeHost(cb->rows_host);
+    if (cb->blas) cublasDestroy(cb->blas);
+    if (cb->stream) cudaStreamDestroy(cb->stream);
+    free(cb);
+}
+
+static int env_int(const char *name, int def) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : def;
+}
+
+static int init_device(si_cu_backend *cb) {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        cudaGetLastError();
+        return si_fail("no CUDA device: %s", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    }
+    cb->device = env_int("SWIFTINFER_CUDA_DEVICE", 0);
+    if (cb->device < 0 || cb->device >= count)
+        return si_fail("no CUDA device: SWIFTINFER_CUDA_DEVICE=%d but there are %d", cb->device, count);
+    struct cudaDeviceProp prop;
+    if ((e = cudaSetDevice(cb->device)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, cb->device)) != cudaSuccess)
+        return si_fail("no CUDA device: device %d: %s", cb->device, cudaGetErrorString(e));
+    cb->n_sm = prop.multiProcessorCount;
+    if ((e = cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking)) != cudaSuccess)
+        return si_fail("cuda: cannot create a stream: %s", cudaGetErrorString(e));
+    cublasStatus_t st = cublasCreate(&cb->blas);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        cb->blas = NULL;
+        return si_fail("cublas: cannot create a handle: %s", cublasGetStatusString(st));
+    }
+    /* An explicit workspace keeps cuBLAS from allocating inside a recorded pass. */
+    if (!(cb->blas_ws = cu_alloc(&cb->base, BLAS_WORKSPACE))) return -1;
+    if ((st = cublasSetStream(cb->blas, cb->stream)) != CUBLAS_STATUS_SUCCESS ||
+        (st = cublasSetWorkspace(cb->blas, cb->blas_ws, BLAS_WORKSPACE)) != CUBLAS_STATUS_SUCCESS)
+        return si_fail("cublas: setup: %s", cublasGetStatusString(st));
+    return 0;
+}
+
+si_backend *si_backend_cuda_create(void) {
+    si_cu_backend *cb = si_calloc(1, sizeof *cb);
+    if (!cb) return NULL;
+    si_backend *b = &cb->base;
+    b->name = "cuda";
+    b->n_threads = 1;
+    b->destroy = cu_destroy;
+    if (init_device(cb)) {
+        cu_destroy(b);
+        return NULL;
+    }
+    const char *kv = getenv("SWIFTINFER_CUDA_KV");
+    if (kv && *kv && strcmp(kv, "f16") != 0 && strcmp(kv, "f32") != 0) {
+        si_set_error("SWIFTINFER_CUDA_KV=%s: expected f16 or f32", kv);
+        cu_destroy(b);
+        return NULL;
+    }
+    b->kv_elem_bytes = kv && strcmp(kv, "f32") == 0 ? 4 : 2;
+    cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
+    cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
+    b->prepare_model = si_cu_prepare_model;
+    b->reserve = cu_reserve;
+    b->alloc = cu_alloc;
+    b->free = cu_free;
+    b->host_alloc = cu_host_alloc;
+    b->host_free = cu_host_free;
+    b->upload = cu_upload;
+    b->download = cu_download;
+    b->copy = cu_copy;
+    b->pass_begin = si_cu_pass_begin;
+    b->pass_end = si_cu_pass_end;
+    b->sync = cu_sync;
+    si_cu_set_ops(b);
+    return b;
+}

@@ -1,0 +1,91 @@
+/* backend/cuda/cuda_backend.h: state shared by the CUDA backend's C files —
+ * cuda_backend.c (device, memory, errors, scratch), cuda_weights.c (weights
+ * uploaded once), cuda_pass.c (per-pass staging, CUDA graphs) and
+ * cuda_ops.c (the operations, which launch kernels.h's kernels). */
+#ifndef SI_BACKEND_CUDA_CUDA_BACKEND_H
+#define SI_BACKEND_CUDA_CUDA_BACKEND_H
+
+#include "../backend.h"
+#include "kernels.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stdbool.h>
+
+/* A weight's device copy, found by the si_tensor it came from. */
+typedef struct {
+    const si_tensor *t;
+    si_cu_matrix mat; /* norms are stored as f32 vectors (rows = 1) */
+    void *dev;        /* the allocation */
+} si_cu_weight;
+
+#define SI_CU_GRAPHS 8          /* recorded passes kept */
+#define SI_CU_GRAPH_MAX_TOKENS 8 /* passes of more rows run eagerly */
+
+typedef struct {
+    int n_tokens, n_logits, max_visible;
+    bool argmax;
+    cudaGraphExec_t exec; /* NULL: free entry */
+    unsigned long long last_use;
+} si_cu_graph;
+
+typedef struct {
+    si_backend base;
+    int device, n_sm;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    void *blas_ws;
+    const si_hparams *hp; /* set by prepare_model */
+
+    si_cu_weight *weights; /* open-addressing table, cap a power of two */
+    size_t n_weights, weights_cap;
+
+    /* scratch, grown by reserve, for the dimensions in cap_hp */
+    int cap_tokens, cap_visible;
+    si_hparams cap_hp;
+    size_t cap_part;       /* floats of attention partials */
+    float *part;           /* attention split partials */
+    unsigned *count;       /* [cap_tokens][n_heads] split counters */
+    float *qrot;           /* [cap_tokens][2][q_dim] */
+    float *tmp;            /* [cap_tokens][max(ffn, dim)]: cuBLAS intermediates */
+    void *act16;           /* [cap_tokens][widest] halves: cuBLAS inputs */
+    si_gpu_attn_row *rows_host, *rows_dev; /* [cap_tokens] */
+
+    /* the pass in progress (pass_begin) */
+    int pass_rows, pass_max_visible;
+    bool capturing;
+    si_cu_graph capture_key;
+    si_cu_graph graphs[SI_CU_GRAPHS];
+    unsigned long long graph_clock;
+
+    /* settings (environment, read at creation) */
+    bool use_graphs;  /* SWIFTINFER_CUDA_GRAPH=0 turns graphs off */
+    int cublas_min;   /* SWIFTINFER_CUDA_CUBLAS_MIN: rows from which F32/F16/BF16 go to cuBLAS */
+
+    /* first failure of queued work, reported by pass_end or sync */
+    bool failed;
+    char error[512];
+} si_cu_backend;
+
+static inline si_cu_backend *si_cu(si_backend *be) { return (si_cu_backend *)be; }
+
+/* Records the first failure (a no-op for cudaSuccess); returns e != cudaSuccess. */
+bool si_cu_check(si_cu_backend *cb, cudaError_t e, const char *what);
+bool si_cu_check_blas(si_cu_backend *cb, cublasStatus_t st, const char *what);
+/* Moves the recorded failure into si_last_error; 0 if there was none. */
+int si_cu_report(si_cu_backend *cb);
+
+/* cuda_weights.c */
+int si_cu_prepare_model(si_backend *be, const si_llama *m);
+const si_cu_weight *si_cu_find(si_cu_backend *cb, const si_tensor *t); /* NULL and a failure if absent */
+void si_cu_free_weights(si_cu_backend *cb);
+
+/* cuda_pass.c */
+int si_cu_pass_begin(si_backend *be, const si_pass *p);
+int si_cu_pass_end(si_backend *be);
+void si_cu_drop_graphs(si_cu_backend *cb);
+
+/* cuda_ops.c */
+void si_cu_set_ops(si_backend *b);
+
+#endif

@@ -1,0 +1,170 @@
+/* backend/cuda/cuda_ops.c: the backend operations — each looks up its
+ * weights' device copies and queues kernels (kernels.h) or cuBLAS calls.
+ *
+ * Matrix products: up to cublas_min - 1 rows (decode, small batches) use the
+ * bandwidth-bound GEMV kernels for every weight type; more rows with F32,
+ * F16 or BF16 weights use cuBLAS (activations rounded to the weight's 16-bit
+ * type, f32 accumulation and output), and quantized weights use the GEMV
+ * kernels 8 rows at a time. */
+#include "cuda_backend.h"
+
+#include "../../util/error.h"
+
+#include <string.h>
+
+static void cu_embed(si_backend *be, float *x, const si_tensor *emb, const int32_t *tokens, int n) {
+    si_cu_backend *cb = si_cu(be);
+    const si_cu_weight *w = si_cu_find(cb, emb);
+    if (w) si_cu_check(cb, si_cu_embed(x, &w->mat, tokens, n, cb->stream), "embed");
+}
+
+static void cu_rmsnorm(si_backend *be, float *out, const float *in, const si_tensor *w, int n, int dim, float eps) {
+    si_cu_backend *cb = si_cu(be);
+    const si_cu_weight *nw = si_cu_find(cb, w);
+    if (nw) si_cu_check(cb, si_cu_rmsnorm(out, in, nw->mat.data, n, dim, eps, cb->stream), "rmsnorm");
+}
+
+static void cu_swiglu(si_backend *be, float *gate, const float *up, size_t count) {
+    si_cu_backend *cb = si_cu(be);
+    si_cu_check(cb, si_cu_swiglu(gate, up, count, cb->stream), "swiglu");
+}
+
+static void cu_add(si_backend *be, float *x, const float *y, size_t count) {
+    si_cu_backend *cb = si_cu(be);
+    si_cu_check(cb, si_cu_add(x, y, count, cb->stream), "add");
+}
+
+static void cu_argmax(si_backend *be, int32_t *ids, const float *logits, int n, int n_vocab) {
+    si_cu_backend *cb = si_cu(be);
+    si_cu_check(cb, si_cu_argmax(ids, logits, n, n_vocab, cb->stream), "argmax");
+}
+
+static bool is_float(si_dtype t) { return t == SI_DTYPE_F32 || t == SI_DTYPE_F16 || t == SI_DTYPE_BF16; }
+
+/* y = W · x (+ y when accumulate) for n rows through cuBLAS. Row-major W
+ * [rows][cols] is column-major [cols][rows], so y^T = op_T(W) x^T. x16 holds
+ * x rounded to W's 16-bit type (unused for F32). */
+static void blas_gemm(si_cu_backend *cb, const si_cu_matrix *w, const float *x, const void *x16, float *y, int n,
+                      bool accumulate) {
+    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    cudaDataType_t type = w->dtype == SI_DTYPE_F32 ? CUDA_R_32F : w->dtype == SI_DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF;
+    const void *b = w->dtype == SI_DTYPE_F32 ? (const void *)x : x16;
+    int rows = (int)w->rows, cols = (int)w->cols;
+    si_cu_check_blas(cb,
+                     cublasGemmEx(cb->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, w->data, type, cols, b,
+                                  type, cols, &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     "matrix product");
+}
+
+/* x rounded to the 16-bit type of w in cb->act16 (once per type per call). */
+static const void *half_input(si_cu_backend *cb, const si_cu_matrix *w, const float *x, int n, si_dtype *done) {
+    if (w->dtype != SI_DTYPE_F32 && *done != w->dtype) {
+        si_cu_check(cb, si_cu_to_half(cb->act16, x, (size_t)n * w->cols, w->dtype == SI_DTYPE_BF16, cb->stream),
+                    "rounding activations");
+        *done = w->dtype;
+    }
+    return cb->act16;
+}
+
+/* Products of `count` weights with one input, with an epilogue (kernels.h):
+ * store into outs[j], add into outs[j], or outs[0] = silu(W0 x) * (W1 x). */
+static void products(si_cu_backend *cb, int count, float *const *outs, const si_tensor *const *ws, const float *in,
+                     int n, int epilogue) {
+    const si_cu_matrix *mats[SI_CU_GEMV_MAX_W];
+    bool all_float = true;
+    for (int j = 0; j < count; j++) {
+        const si_cu_weight *w = si_cu_find(cb, ws[j]);
+        if (!w) return;
+        mats[j] = &w->mat;
+        all_float &= is_float(w->mat.dtype);
+    }
+    if (n >= cb->cublas_min && all_float) {
+        si_dtype rounded = SI_DTYPE_COUNT;
+        for (int j = 0; j < count; j++) {
+            const void *x16 = half_input(cb, mats[j], in, n, &rounded);
+            float *y = epilogue == SI_CU_SWIGLU && j == 1 ? cb->tmp : outs[j];
+            blas_gemm(cb, mats[j], in, x16, y, n, epilogue == SI_CU_ADD);
+        }
+        if (epilogue == SI_CU_SWIGLU)
+            si_cu_check(cb, si_cu_swiglu(outs[0], cb->tmp, (size_t)n * mats[0]->rows, cb->stream), "swiglu");
+        return;
+    }
+    /* GEMV: one launch for consecutive weights of one type and width */
+    for (int j0 = 0; j0 < count;) {
+        si_cu_gemv_job job = {.n_w = 0, .epilogue = epilogue};
+        int j = j0;
+        while (j < count && job.n_w < SI_CU_GEMV_MAX_W &&
+               (job.n_w == 0 || (mats[j]->dtype == mats[j0]->dtype && mats[j]->cols == mats[j0]->cols))) {
+            job.w[job.n_w] = mats[j];
+            job.y[job.n_w] = outs[j];
+            job.n_w++;
+            j++;
+        }
+        if (epilogue == SI_CU_SWIGLU && job.n_w != 2) {
+            si_cu_check(cb, cudaErrorInvalidValue, "gate and up projections of different types");
+            return;
+        }
+        si_cu_check(cb, si_cu_gemv(&job, in, n, cb->stream), "matrix-vector product");
+        j0 = j;
+    }
+}
+
+static void cu_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *in,
+                      int n) {
+    si_cu_backend *cb = si_cu(be);
+    for (int j = 0; j < count; j += SI_CU_GEMV_MAX_W) {
+        int c = count - j < SI_CU_GEMV_MAX_W ? count - j : SI_CU_GEMV_MAX_W;
+        products(cb, c, outs + j, ws + j, in, n, SI_CU_STORE);
+    }
+}
+
+static void cu_matmul_add(si_backend *be, float *x, const si_tensor *w, const float *in, int n) {
+    products(si_cu(be), 1, &x, &w, in, n, SI_CU_ADD);
+}
+
+static void cu_matmul_swiglu(si_backend *be, float *gate, const si_tensor *wg, const si_tensor *wu, const float *in,
+                             int n) {
+    float *outs[2] = {gate, NULL};
+    const si_tensor *ws[2] = {wg, wu};
+    products(si_cu(be), 2, outs, ws, in, n, SI_CU_SWIGLU);
+}
+
+static void cu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a) {
+    si_cu_backend *cb = si_cu(be);
+    if (a->n_tokens != cb->pass_rows) {
+        si_cu_check(cb, cudaErrorInvalidValue, "attention outside a pass (pass_begin stages its rows)");
+        return;
+    }
+    si_cu_attn k = {
+        .layer = a->layer,
+        .n_tokens = a->n_tokens,
+        .n_heads = hp->n_heads,
+        .n_kv_heads = hp->n_kv_heads,
+        .head_dim = hp->head_dim,
+        .rope_style = hp->rope_style,
+        .kv_f16 = be->kv_elem_bytes == 2,
+        .rows = cb->rows_dev,
+        .q = a->q,
+        .k = a->k,
+        .v = a->v,
+        .rope = a->rope,
+        .qrot = cb->qrot,
+        .out = a->out,
+        .splits = si_cu_attn_splits(a->n_tokens, hp->n_heads, cb->pass_max_visible, cb->n_sm),
+        .part = cb->part,
+        .count = cb->count,
+    };
+    si_cu_check(cb, si_cu_attention(&k, cb->stream), "attention");
+}
+
+void si_cu_set_ops(si_backend *b) {
+    b->embed = cu_embed;
+    b->rmsnorm = cu_rmsnorm;
+    b->matmul = cu_matmul;
+    b->matmul_add = cu_matmul_add;
+    b->matmul_swiglu = cu_matmul_swiglu;
+    b->attention = cu_attention;
+    b->swiglu = cu_swiglu;
+    b->add = cu_add;
+    b->argmax = cu_argmax;
+}

@@ -1,0 +1,99 @@
+/* backend/cuda/cuda_pass.c: per-pass staging and CUDA graphs.
+ *
+ * A pass's varying inputs all live in device buffers at fixed addresses:
+ * forward.c uploads the tokens and the RoPE table from page-locked staging,
+ * and pass_begin uploads the attention rows (gpu_layout.h) the same way. The
+ * kernels read nothing else that changes between passes of one shape, so a
+ * small pass (a decode step: up to SI_CU_GRAPH_MAX_TOKENS rows) is captured
+ * once as a CUDA graph and replayed: one launch instead of ~9 per layer.
+ * A graph is keyed by the pass's shape; reserve drops them all when scratch
+ * buffers move. Larger passes (prefill) run eagerly. */
+#include "cuda_backend.h"
+
+#include "../../util/error.h"
+
+#include <string.h>
+
+void si_cu_drop_graphs(si_cu_backend *cb) {
+    for (int i = 0; i < SI_CU_GRAPHS; i++)
+        if (cb->graphs[i].exec) {
+            cudaGraphExecDestroy(cb->graphs[i].exec);
+            cb->graphs[i].exec = NULL;
+        }
+}
+
+static bool same_shape(const si_cu_graph *a, const si_cu_graph *b) {
+    return a->n_tokens == b->n_tokens && a->n_logits == b->n_logits && a->max_visible == b->max_visible &&
+           a->argmax == b->argmax;
+}
+
+int si_cu_pass_begin(si_backend *be, const si_pass *p) {
+    si_cu_backend *cb = si_cu(be);
+    if (si_cu_report(cb)) return -1;
+    if (p->n_tokens > cb->cap_tokens || p->max_visible > cb->cap_visible)
+        return si_fail("cuda: a pass of %d rows seeing %d keys exceeds the reserved %d rows / %d keys", p->n_tokens,
+                       p->max_visible, cb->cap_tokens, cb->cap_visible);
+    if (si_gpu_attn_rows(p->runs, p->n_runs, cb->rows_host, p->n_tokens)) return -1;
+    if (si_cu_check(cb, cudaMemcpyAsync(cb->rows_dev, cb->rows_host, (size_t)p->n_tokens * sizeof(si_gpu_attn_row),
+                                        cudaMemcpyHostToDevice, cb->stream),
+                    "uploading attention rows"))
+        return si_cu_report(cb);
+    cb->pass_rows = p->n_tokens;
+    cb->pass_max_visible = p->max_visible;
+    cb->capturing = false;
+    if (!cb->use_graphs || !p->recordable || p->n_tokens > SI_CU_GRAPH_MAX_TOKENS) return 0;
+
+    si_cu_graph key = {.n_tokens = p->n_tokens, .n_logits = p->n_logits, .max_visible = p->max_visible,
+                       .argmax = p->argmax};
+    for (int i = 0; i < SI_CU_GRAPHS; i++) {
+        si_cu_graph *g = &cb->graphs[i];
+        if (g->exec && same_shape(g, &key)) {
+            g->last_use = ++cb->graph_clock;
+            if (si_cu_check(cb, cudaGraphLaunch(g->exec, cb->stream), "replaying a decode graph")) return si_cu_report(cb);
+            return 1;
+        }
+    }
+    /* ThreadLocal: other threads may allocate (new sessions) while this one records. */
+    if (si_cu_check(cb, cudaStreamBeginCapture(cb->stream, cudaStreamCaptureModeThreadLocal), "recording a decode graph"))
+        return si_cu_report(cb);
+    cb->capturing = true;
+    cb->capture_key = key;
+    return 0;
+}
+
+int si_cu_pass_end(si_backend *be) {
+    si_cu_backend *cb = si_cu(be);
+    if (!cb->capturing) return si_cu_report(cb);
+    cb->capturing = false;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(cb->stream, &graph);
+    if (cb->failed || e != cudaSuccess) {
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        si_cu_check(cb, e, "recording a decode graph");
+        /* nothing ran: the caller fails this pass; later passes run eagerly */
+        cb->use_graphs = false;
+        return si_cu_report(cb);
+    }
+    cudaGraphExec_t exec = NULL;
+    e = cudaGraphInstantiate(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (si_cu_check(cb, e, "instantiating a decode graph")) {
+        cb->use_graphs = false;
+        return si_cu_report(cb);
+    }
+    si_cu_graph *slot = &cb->graphs[0];
+    for (int i = 0; i < SI_CU_GRAPHS; i++) {
+        if (!cb->graphs[i].exec) {
+            slot = &cb->graphs[i];
+            break;
+        }
+        if (cb->graphs[i].last_use < slot->last_use) slot = &cb->graphs[i];
+    }
+    if (slot->exec) cudaGraphExecDestroy(slot->exec);
+    *slot = cb->capture_key;
+    slot->exec = exec;
+    slot->last_use = ++cb->graph_clock;
+    if (si_cu_check(cb, cudaGraphLaunch(exec, cb->stream), "launching a decode graph")) return si_cu_report(cb);
+    return 0;
+}

@@ -1,0 +1,256 @@
+/* backend/cuda/gemv.cu: decode matrix products — weights times 1 to 8
+ * activation rows — for F32, F16, BF16 and planar Q8_0, Q4_0, Q4_1 weights.
+ *
+ * Batch-1 decode reads every weight once per token, so these kernels are
+ * built to stream weights at memory speed: one warp per output row, each
+ * lane reading 16 bytes of weights at a time with several loads in flight
+ * (streaming loads that do not keep weights in L1), activations read in f32
+ * through the read-only cache (they are small and every warp rereads them),
+ * f32 accumulation, a warp reduction, and the epilogue (store, add, or
+ * silu(gate) * up for two matrices read by the same warp) fused in.
+ * Reference: the CPU backend's matmul (backend/cpu/matmul.c). */
+#include "common.cuh"
+
+namespace {
+
+constexpr int WARPS = 8; /* per block of 256 threads */
+
+struct gemv_params {
+    const void *w[SI_CU_GEMV_MAX_W]; /* row data, or quant bytes */
+    const __half *d[SI_CU_GEMV_MAX_W];
+    const __half *m[SI_CU_GEMV_MAX_W];
+    float *y[SI_CU_GEMV_MAX_W];
+    int row_start[SI_CU_GEMV_MAX_W + 1]; /* first row of each matrix in the launch's row space */
+    int n_w, cols, epilogue;
+    const float *x; /* [NT][cols] */
+};
+
+/* A unit is what one lane reads at once: ELEMS consecutive weights of a row. */
+template <int DT>
+struct unit;
+
+template <>
+struct unit<SI_DTYPE_F32> {
+    static constexpr int ELEMS = 4, UNROLL = 4;
+    float4 w;
+    __device__ void load(const gemv_params &p, int j, int64_t row, int u) {
+        w = __ldcs(reinterpret_cast<const float4 *>(p.w[j]) + row * (p.cols / ELEMS) + u);
+    }
+    __device__ float dot(const float *x) const {
+        float4 a = __ldg(reinterpret_cast<const float4 *>(x));
+        return w.x * a.x + w.y * a.y + w.z * a.z + w.w * a.w;
+    }
+};
+
+/* F16 and BF16: eight weights in 16 bytes. */
+template <bool BF>
+struct unit_half {
+    static constexpr int ELEMS = 8, UNROLL = 4;
+    uint4 w;
+    __device__ void load(const gemv_params &p, int j, int64_t row, int u) {
+        w = __ldcs(reinterpret_cast<const uint4 *>(p.w[j]) + row * (p.cols / ELEMS) + u);
+    }
+    __device__ float dot(const float *x) const {
+        float f[8];
+        if (BF)
+            si_bf8_to_f(w, f);
+        else
+            si_h8_to_f(w, f);
+        float4 a = __ldg(reinterpret_cast<const float4 *>(x));
+        float4 b = __ldg(reinterpret_cast<const float4 *>(x) + 1);
+        return f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z +
+               f[7] * b.w;
+    }
+};
+template <>
+struct unit<SI_DTYPE_F16> : unit_half<false> {};
+template <>
+struct unit<SI_DTYPE_BF16> : unit_half<true> {};
+
+/* Q8_0: a block of 32 int8 (two 16-byte loads) and its f16 scale. */
+template <>
+struct unit<SI_DTYPE_Q8_0> {
+    static constexpr int ELEMS = 32, UNROLL = 2;
+    uint4 q0, q1;
+    float d;
+    __device__ void load(const gemv_params &p, int j, int64_t row, int u) {
+        const uint4 *q = reinterpret_cast<const uint4 *>(p.w[j]) + (row * (p.cols / 32) + u) * 2;
+        q0 = __ldcs(q);
+        q1 = __ldcs(q + 1);
+        d = __half2float(p.d[j][row * (p.cols / 32) + u]);
+    }
+    __device__ static float dot16(const uint4 &q, const float *x) {
+        const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+        float s = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float4 a = __ldg(reinterpret_cast<const float4 *>(x) + i);
+            s += (float)(int8_t)(w[i] & 0xff) * a.x + (float)(int8_t)((w[i] >> 8) & 0xff) * a.y +
+                 (float)(int8_t)((w[i] >> 16) & 0xff) * a.z + (float)(int8_t)(w[i] >> 24) * a.w;
+        }
+        return s;
+    }
+    __device__ float dot(const float *x) const { return d * (dot16(q0, x) + dot16(q1, x + 16)); }
+};
+
+/* Q4_0 / Q4_1: a block of 32 nibbles in 16 bytes — byte i holds element i
+ * (low nibble) and element i + 16 (high) — with scale d (and minimum m). */
+template <bool MIN>
+struct unit_q4 {
+    static constexpr int ELEMS = 32, UNROLL = 4;
+    uint4 q;
+    float d, m;
+    __device__ void load(const gemv_params &p, int j, int64_t row, int u) {
+        q = __ldcs(reinterpret_cast<const uint4 *>(p.w[j]) + row * (p.cols / 32) + u);
+        int64_t b = row * (p.cols / 32) + u;
+        d = __half2float(p.d[j][b]);
+        m = MIN ? __half2float(p.m[j][b]) : 0.0f;
+    }
+    __device__ float dot(const float *x) const {
+        const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+        float sq = 0, sx = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            float4 lo = __ldg(reinterpret_cast<const float4 *>(x) + i);
+            float4 hi = __ldg(reinterpret_cast<const float4 *>(x + 16) + i);
+            sq += (float)(w[i] & 15) * lo.x + (float)((w[i] >> 8) & 15) * lo.y + (float)((w[i] >> 16) & 15) * lo.z +
+                  (float)((w[i] >> 24) & 15) * lo.w;
+            sq += (float)((w[i] >> 4) & 15) * hi.x + (float)((w[i] >> 12) & 15) * hi.y +
+                  (float)((w[i] >> 20) & 15) * hi.z + (float)(w[i] >> 28) * hi.w;
+            sx += lo.x + lo.y + lo.z + lo.w + hi.x + hi.y + hi.z + hi.w;
+        }
+        /* Q4_1: x = d q + m; Q4_0: x = d (q - 8) */
+        return MIN ? d * sq + m * sx : d * (sq - 8.0f * sx);
+    }
+};
+template <>
+struct unit<SI_DTYPE_Q4_0> : unit_q4<false> {};
+template <>
+struct unit<SI_DTYPE_Q4_1> : unit_q4<true> {};
+
+/* One warp per output row (PAIR: the same row of matrices 0 and 1). */
+template <int DT, int NT, bool PAIR>
+__global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
+    using U = unit<DT>;
+    const int lane = threadIdx.x % 32;
+    const int grow = blockIdx.x * WARPS + threadIdx.x / 32;
+    if (grow >= p.row_start[PAIR ? 1 : p.n_w]) return;
+    int j = 0;
+    if (!PAIR)
+        while (j + 1 < p.n_w && grow >= p.row_start[j + 1]) j++;
+    const int64_t row = grow - p.row_start[j];
+    const int units = p.cols / U::ELEMS;
+
+    float acc[NT], acc2[NT];
+#pragma unroll
+    for (int t = 0; t < NT; t++) acc[t] = acc2[t] = 0.0f;
+
+    for (int u0 = lane; u0 < units; u0 += 32 * U::UNROLL) {
+        U a[U::UNROLL], b[PAIR ? U::UNROLL : 1];
+        /* all loads first, so that UNROLL (x2 for a pair) are in flight */
+#pragma unroll
+        for (int k = 0; k < U::UNROLL; k++) {
+            int u = u0 + 32 * k;
+            if (u < units) {
+                a[k].load(p, j, row, u);
+                if (PAIR) b[k].load(p, 1, row, u);
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < U::UNROLL; k++) {
+            int u = u0 + 32 * k;
+            if (u < units) {
+#pragma unroll
+                for (int t = 0; t < NT; t++) {
+                    const float *x = p.x + (size_t)t * p.cols + (size_t)u * U::ELEMS;
+                    acc[t] += a[k].dot(x);
+                    if (PAIR) acc2[t] += b[k].dot(x);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        acc[t] = si_warp_sum(acc[t]);
+        if (PAIR) acc2[t] = si_warp_sum(acc2[t]);
+    }
+    if (lane != 0) return;
+    const int rows = p.row_start[j + 1] - p.row_start[j];
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        float *y = p.y[j] + (size_t)t * rows + row;
+        if (PAIR)
+            *y = si_swiglu1(acc[t], acc2[t]);
+        else if (p.epilogue == SI_CU_ADD)
+            *y += acc[t];
+        else
+            *y = acc[t];
+    }
+}
+
+template <int DT, int NT>
+cudaError_t launch_nt(const gemv_params &p, cudaStream_t s) {
+    bool pair = p.epilogue == SI_CU_SWIGLU;
+    int rows = p.row_start[pair ? 1 : p.n_w];
+    dim3 grid((rows + WARPS - 1) / WARPS);
+    if (pair)
+        gemv_kernel<DT, NT, true><<<grid, WARPS * 32, 0, s>>>(p);
+    else
+        gemv_kernel<DT, NT, false><<<grid, WARPS * 32, 0, s>>>(p);
+    return cudaGetLastError();
+}
+
+template <int DT>
+cudaError_t launch_dt(const gemv_params &p, int nt, cudaStream_t s) {
+    switch (nt) {
+    case 1: return launch_nt<DT, 1>(p, s);
+    case 2: return launch_nt<DT, 2>(p, s);
+    case 4: return launch_nt<DT, 4>(p, s);
+    default: return launch_nt<DT, 8>(p, s);
+    }
+}
+
+cudaError_t launch(const gemv_params &p, si_dtype dt, int nt, cudaStream_t s) {
+    switch (dt) {
+    case SI_DTYPE_F32: return launch_dt<SI_DTYPE_F32>(p, nt, s);
+    case SI_DTYPE_F16: return launch_dt<SI_DTYPE_F16>(p, nt, s);
+    case SI_DTYPE_BF16: return launch_dt<SI_DTYPE_BF16>(p, nt, s);
+    case SI_DTYPE_Q8_0: return launch_dt<SI_DTYPE_Q8_0>(p, nt, s);
+    case SI_DTYPE_Q4_0: return launch_dt<SI_DTYPE_Q4_0>(p, nt, s);
+    case SI_DTYPE_Q4_1: return launch_dt<SI_DTYPE_Q4_1>(p, nt, s);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
+} // namespace
+
+extern "C" cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int n, cudaStream_t s) {
+    if (job->n_w < 1 || job->n_w > SI_CU_GEMV_MAX_W || (job->epilogue == SI_CU_SWIGLU && job->n_w != 2))
+        return cudaErrorInvalidValue;
+    const si_cu_matrix *w0 = job->w[0];
+    gemv_params p = {};
+    p.n_w = job->n_w;
+    p.cols = (int)w0->cols;
+    p.epilogue = job->epilogue;
+    p.row_start[0] = 0;
+    for (int j = 0; j < job->n_w; j++) {
+        const si_cu_matrix *w = job->w[j];
+        if (w->dtype != w0->dtype || w->cols != w0->cols) return cudaErrorInvalidValue;
+        p.w[j] = w->qs ? w->qs : w->data;
+        p.d[j] = static_cast<const __half *>(w->d);
+        p.m[j] = static_cast<const __half *>(w->m);
+        p.row_start[j + 1] = p.row_start[j] + (int)w->rows;
+    }
+    if (job->epilogue == SI_CU_SWIGLU && job->w[1]->rows != w0->rows) return cudaErrorInvalidValue;
+    /* groups of 8 rows of x, then 4, 2, 1: each group reads the weights once */
+    for (int t0 = 0; t0 < n;) {
+        int left = n - t0, nt = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        gemv_params q = p;
+        q.x = x + (size_t)t0 * p.cols;
+        for (int j = 0; j < p.n_w; j++) q.y[j] = job->y[j] + (size_t)t0 * (p.row_start[j + 1] - p.row_start[j]);
+        cudaError_t e = launch(q, w0->dtype, nt, s);
+        if (e != cudaSuccess) return e;
+        t0 += nt;
+    }
+    return cudaSuccess;
+}

@@ -1,0 +1,96 @@
+/* backend/cuda/kernels.h: the launchers of the CUDA kernels, callable from C.
+ * Each returns the launch's error (cudaSuccess when it was queued). Every
+ * pointer is device memory unless said otherwise; all work goes to stream s.
+ * The CPU backend (backend/cpu) is the reference for what each computes. */
+#ifndef SI_BACKEND_CUDA_KERNELS_H
+#define SI_BACKEND_CUDA_KERNELS_H
+
+#include "../gpu_layout.h"
+
+#include <cuda_runtime_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A weight matrix on the device: rows of cols elements. For F32/F16/BF16,
+ * data holds the rows; for Q8_0/Q4_0/Q4_1 the planar layout of gpu_layout.h,
+ * with qs, d and m pointing at its parts. */
+typedef struct {
+    si_dtype dtype;
+    int64_t rows, cols;
+    const void *data;
+    const void *qs, *d, *m;
+} si_cu_matrix;
+
+/* ---- gemv.cu: weights times a few activation rows ---- */
+
+enum { SI_CU_STORE = 0, SI_CU_ADD = 1, SI_CU_SWIGLU = 2 };
+#define SI_CU_GEMV_MAX_W 4
+
+/* y_j[t][r] = W_j · x[t] for t < n and each matrix j (all of one dtype and
+ * one cols), with the epilogue: store, add to y, or (two matrices of equal
+ * rows) y_0 = silu(W_0 · x) * (W_1 · x). One launch per group of up to 8
+ * rows of x: the weights are read once per group. */
+typedef struct {
+    int n_w;
+    const si_cu_matrix *w[SI_CU_GEMV_MAX_W];
+    float *y[SI_CU_GEMV_MAX_W];
+    int epilogue;
+} si_cu_gemv_job;
+
+cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int n, cudaStream_t s);
+
+/* ---- norm.cu: element-wise operations ---- */
+
+/* out[i] = in[i] / rms(in[i]) * w, w in f32 */
+cudaError_t si_cu_rmsnorm(float *out, const float *in, const float *w, int n, int dim, float eps, cudaStream_t s);
+/* gate[i] = silu(gate[i]) * up[i] */
+cudaError_t si_cu_swiglu(float *gate, const float *up, size_t count, cudaStream_t s);
+/* x[i] += y[i] */
+cudaError_t si_cu_add(float *x, const float *y, size_t count, cudaStream_t s);
+/* out = in rounded to f16 (bf16 when to_bf16), for cuBLAS */
+cudaError_t si_cu_to_half(void *out, const float *in, size_t count, bool to_bf16, cudaStream_t s);
+
+/* ---- embed.cu ---- */
+
+/* x[i] = row tokens[i] of emb, as f32 */
+cudaError_t si_cu_embed(float *x, const si_cu_matrix *emb, const int32_t *tokens, int n, cudaStream_t s);
+
+/* ---- sampling.cu ---- */
+
+/* ids[i] = argmax of logits[i] (as the CPU backend's argmax op) */
+cudaError_t si_cu_argmax(int32_t *ids, const float *logits, int n, int n_vocab, cudaStream_t s);
+
+/* ---- attention.cu: RoPE, cache store and split-K attention ---- */
+
+typedef struct {
+    int layer, n_tokens;
+    int n_heads, n_kv_heads, head_dim;
+    int rope_style;      /* si_rope_style */
+    bool kv_f16;         /* cache elements are f16 (else f32) */
+    const si_gpu_attn_row *rows; /* [n_tokens] */
+    const float *q, *k, *v;      /* [n][dims], not rotated */
+    const float *rope;           /* [n][3][head_dim] */
+    float *qrot;                 /* scratch [n][2][q_dim]: window and sink rotations */
+    float *out;                  /* [n][q_dim] */
+    int splits;                  /* key ranges per (row, head) */
+    float *part;                 /* scratch [n][n_heads][splits][head_dim + 2] */
+    unsigned *count;             /* [n][n_heads], zero between launches */
+} si_cu_attn;
+
+/* Rotates and stores the new keys and values, rotates the queries, then
+ * attends each (row, head) over its visible keys in `splits` ranges whose
+ * partial softmax sums the last block to finish merges. head_dim 64 or 128. */
+cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s);
+/* How many ranges to split each (row, head) into: enough blocks for the
+ * device, each range at least 64 keys. */
+int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

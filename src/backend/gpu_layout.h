@@ -1,0 +1,69 @@
+/* backend/gpu_layout.h: host-side data layouts a GPU backend hands its
+ * kernels, kept in plain C so that they build and are tested without a GPU.
+ *
+ *  - Attention rows: for every query row of a pass, where its cache lives and
+ *    which slots it sees (the StreamingLLM policy of kvcache.h, flattened to
+ *    a few integers), so that one kernel launch serves any mix of sessions
+ *    and a recorded pass can be replayed with new rows.
+ *  - Planar quantized weights: GGUF blocks (34, 18 or 20 bytes) are not
+ *    16-byte aligned; the GPU copy splits a matrix into its quant bytes
+ *    ([rows][cols/2] for Q4, [rows][cols] for Q8: rows start 16-byte aligned),
+ *    then the f16 scales ([rows][cols/32]), then the f16 minimums (Q4_1). */
+#ifndef SI_BACKEND_GPU_LAYOUT_H
+#define SI_BACKEND_GPU_LAYOUT_H
+
+#include "backend.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define SI_HOST_DEVICE __host__ __device__
+#else
+#define SI_HOST_DEVICE
+#endif
+
+/* One query row's view of its cache. Keys visible to it: sink slots
+ * 0..n_sinks-1, then n_win window keys starting at slot win_slot and
+ * continuing around the ring (slots sinks..slots-1). */
+typedef struct {
+    void *k, *v;        /* the cache's [layer][slot][kv_dim] arrays (backend memory) */
+    int32_t slots;      /* slots per layer */
+    int32_t sinks;      /* S: the ring starts at slot S */
+    int32_t store_slot; /* where this row's own key and value go */
+    int32_t n_sinks;
+    int32_t win_slot;
+    int32_t n_win;      /* >= 1 unless the row itself is a sink */
+} si_gpu_attn_row;
+
+/* Slot of visible window key j (0 <= j < n_win). n_win never exceeds the
+ * ring (W + 1 <= W + C), so one wrap is enough. */
+static inline SI_HOST_DEVICE int si_gpu_window_slot(const si_gpu_attn_row *r, int j) {
+    int s = r->win_slot + j;
+    return s >= r->slots ? s - (r->slots - r->sinks) : s;
+}
+
+/* Slot of visible key j, counting the sinks first (0 <= j < n_sinks + n_win). */
+static inline SI_HOST_DEVICE int si_gpu_visible_slot(const si_gpu_attn_row *r, int j) {
+    return j < r->n_sinks ? j : si_gpu_window_slot(r, j - r->n_sinks);
+}
+
+/* Fills rows[first..first+n) of every run; the runs must cover n_rows rows
+ * in order (forward.c checks that). 0 or -1 with an error. */
+int si_gpu_attn_rows(const si_attn_run *runs, int n_runs, si_gpu_attn_row *rows, int n_rows);
+
+/* Planar quantized layout of a rows x cols matrix (cols a multiple of 32);
+ * byte offsets of its three parts and the total size. */
+typedef struct {
+    size_t qs, d, m, bytes; /* m == d when the type has no minimums */
+    size_t row_qs;          /* quant bytes per row */
+} si_gpu_planar;
+
+/* 0, or -1 with an error for a type that is not Q8_0, Q4_0 or Q4_1. */
+int si_gpu_planar_layout(si_dtype t, int64_t rows, int64_t cols, si_gpu_planar *p);
+/* Rewrites a matrix of GGUF blocks (src, rows after rows) into dst (p->bytes). */
+void si_gpu_planar_pack(si_dtype t, const void *src, int64_t rows, int64_t cols, const si_gpu_planar *p, void *dst);
+/* Element (r, c) of a planar matrix, as the kernels compute it (for tests). */
+float si_gpu_planar_get(si_dtype t, const void *planar, const si_gpu_planar *p, int64_t cols, int64_t r, int64_t c);
+
+#endif

@@ -1,0 +1,506 @@
+/* tests/test_cuda_kernels.c: every CUDA backend operation against its
+ * reference — the CPU backend, or for matrix products a float64 product of
+ * the dequantized weights (the CPU's quantized path rounds activations to 8
+ * bits, the GPU's does not) — on random data, for every weight type, row
+ * counts on both sides of the cuBLAS threshold, both RoPE pairings, f32 and
+ * f16 caches, several sessions in one pass. Then times the decode kernels on
+ * Llama-2-7B shapes (GB/s). Skips (77) without a CUDA device. */
+#include "backend/backend.h"
+#include "engine/engine.h"
+#include "testutil.h"
+#include "util/half.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef SI_HAVE_CUDA
+int main(void) { si_test_skip("built without the CUDA backend"); }
+#else
+
+#define rnd si_test_rand
+#define rel_err si_test_rel_err
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 1000001) / 1000000.0f; }
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- host tensors ---- */
+
+static si_tensor *matrix(si_dtype t, int64_t rows, int64_t cols) {
+    si_tensor *m = calloc(1, sizeof *m);
+    size_t rb = si_dtype_row_bytes(t, cols), bytes = rb * rows;
+    unsigned char *d = malloc(bytes);
+    *m = (si_tensor){.name = si_dtype_name(t), .dtype = t, .n_dims = 2, .ne = {cols, rows, 1, 1}, .data = d, .nbytes = bytes};
+    if (t == SI_DTYPE_F32 || t == SI_DTYPE_F16 || t == SI_DTYPE_BF16) {
+        for (int64_t i = 0; i < rows * cols; i++) {
+            float v = frand(-0.1f, 0.1f);
+            if (t == SI_DTYPE_F32) memcpy(d + 4 * i, &v, 4);
+            uint16_t h = t == SI_DTYPE_F16 ? si_f32_to_f16(v) : si_f32_to_bf16(v);
+            if (t != SI_DTYPE_F32) memcpy(d + 2 * i, &h, 2);
+        }
+        return m;
+    }
+    size_t bb = si_dtype_block_bytes(t);
+    for (size_t b = 0; b < bytes / bb; b++) {
+        unsigned char *blk = d + b * bb;
+        for (size_t i = 0; i < bb; i++) blk[i] = (unsigned char)rnd();
+        uint16_t sc = si_f32_to_f16(frand(0.001f, 0.01f)), mn = si_f32_to_f16(frand(-0.08f, 0.0f));
+        memcpy(blk, &sc, 2);
+        if (t == SI_DTYPE_Q4_1) memcpy(blk + 2, &mn, 2);
+    }
+    return m;
+}
+
+static si_tensor *vector(int64_t n) {
+    si_tensor *v = calloc(1, sizeof *v);
+    float *d = malloc(n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) d[i] = frand(0.5f, 1.5f);
+    *v = (si_tensor){.name = "norm", .dtype = SI_DTYPE_F32, .n_dims = 1, .ne = {n, 1, 1, 1}, .data = d, .nbytes = n * 4};
+    return v;
+}
+
+static void free_tensor(const si_tensor *t) {
+    if (!t) return;
+    free((void *)t->data);
+    free((void *)t);
+}
+
+/* One layer per weight type, so that prepare_model uploads them all. */
+static si_llama *fake_model(int n_layers, const si_dtype *types, int dim, int n_heads, int n_kv, int hd, int ffn,
+                            int vocab, si_dtype emb_type) {
+    si_llama *m = calloc(1, sizeof *m);
+    snprintf(m->path, sizeof m->path, "fake");
+    m->hp = (si_hparams){.n_vocab = vocab, .dim = dim, .n_layers = n_layers, .n_heads = n_heads, .n_kv_heads = n_kv,
+                         .head_dim = hd, .ffn_dim = ffn, .ctx_train = 4096, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                         .rope_linear_scale = 1.0f, .rope_style = SI_ROPE_HALF};
+    m->tok_embd = matrix(emb_type, vocab, dim);
+    m->output = matrix(SI_DTYPE_F16, vocab, dim);
+    m->out_norm = vector(dim);
+    m->layers = calloc(n_layers, sizeof *m->layers);
+    for (int l = 0; l < n_layers; l++) {
+        si_layer_weights *w = &m->layers[l];
+        si_dtype t = types[l];
+        w->attn_norm = vector(dim);
+        w->ffn_norm = vector(dim);
+        w->wq = matrix(t, n_heads * hd, dim);
+        w->wk = matrix(t, n_kv * hd, dim);
+        w->wv = matrix(t, n_kv * hd, dim);
+        w->wo = matrix(t, dim, n_heads * hd);
+        w->w_gate = matrix(t, ffn, dim);
+        w->w_up = matrix(t, ffn, dim);
+        w->w_down = matrix(t, dim, ffn);
+    }
+    return m;
+}
+
+static void free_model(si_llama *m) {
+    free_tensor(m->tok_embd);
+    free_tensor(m->output);
+    free_tensor(m->out_norm);
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        const si_layer_weights *w = &m->layers[l];
+        const si_tensor *ts[9] = {w->attn_norm, w->ffn_norm, w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+        for (int i = 0; i < 9; i++) free_tensor(ts[i]);
+    }
+    free(m->layers);
+    free(m);
+}
+
+/* ---- device helpers ---- */
+
+static void *to_dev(si_backend *be, const void *h, size_t bytes) {
+    void *d = be->alloc(be, bytes);
+    be->upload(be, d, h, bytes);
+    return d;
+}
+
+static float *from_dev(si_backend *be, const void *d, size_t n) {
+    float *h = malloc(n * sizeof(float));
+    be->download(be, h, d, n * sizeof(float));
+    return h;
+}
+
+static float *rand_vec(size_t n, float lo, float hi) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = frand(lo, hi);
+    return v;
+}
+
+static void ref_matmul(const si_tensor *w, const float *x, int n, float *y) {
+    int64_t rows = w->ne[1], cols = w->ne[0];
+    float *row = malloc(cols * sizeof(float));
+    size_t rb = si_dtype_row_bytes(w->dtype, cols);
+    for (int64_t r = 0; r < rows; r++) {
+        si_dequantize_row(w->dtype, (const char *)w->data + r * rb, row, cols);
+        for (int t = 0; t < n; t++) {
+            double s = 0;
+            for (int64_t c = 0; c < cols; c++) s += (double)row[c] * x[t * cols + c];
+            y[(size_t)t * rows + r] = (float)s;
+        }
+    }
+    free(row);
+}
+
+/* Expected precision of a product of n rows with weights of type t. */
+static double matmul_tol(si_dtype t, int n) {
+    if (n < 9 || t == SI_DTYPE_F32 || (t != SI_DTYPE_F16 && t != SI_DTYPE_BF16)) return 1e-5;
+    return t == SI_DTYPE_F16 ? 2e-3 : 1.5e-2; /* cuBLAS: activations rounded to the weights' type */
+}
+
+static int quick; /* SI_TEST_QUICK: fewer sizes (for compute-sanitizer) */
+
+static void test_matmul(si_backend *cu, const si_llama *m) {
+    const si_hparams *hp = &m->hp;
+    int ns[] = {1, 3, 9, 2, 5, 8, 17, 33};
+    for (int l = 0; l < hp->n_layers; l++) {
+        const si_layer_weights *w = &m->layers[l];
+        si_dtype t = w->wq->dtype;
+        for (size_t k = 0; k < (quick ? 3 : sizeof ns / sizeof ns[0]); k++) {
+            int n = ns[k], q = hp->n_heads * hp->head_dim, kv = hp->n_kv_heads * hp->head_dim;
+            float *x = rand_vec((size_t)n * hp->dim, -1, 1), *xf = rand_vec((size_t)n * hp->ffn_dim, -1, 1);
+            float *dx = to_dev(cu, x, (size_t)n * hp->dim * 4), *dxf = to_dev(cu, xf, (size_t)n * hp->ffn_dim * 4);
+            float *dq = cu->alloc(cu, (size_t)n * q * 4), *dk = cu->alloc(cu, (size_t)n * kv * 4),
+                  *dv = cu->alloc(cu, (size_t)n * kv * 4), *dg = cu->alloc(cu, (size_t)n * hp->ffn_dim * 4);
+            float *base = rand_vec((size_t)n * hp->dim, -1, 1), *dres = to_dev(cu, base, (size_t)n * hp->dim * 4);
+            float *outs[3] = {dq, dk, dv};
+            const si_tensor *ws[3] = {w->wq, w->wk, w->wv};
+            cu->matmul(cu, 3, outs, ws, dx, n);
+            cu->matmul_swiglu(cu, dg, w->w_gate, w->w_up, dx, n);
+            cu->matmul_add(cu, dres, w->w_down, dxf, n);
+            CHECKF(cu->sync(cu) == 0, "%s", si_last_error());
+            const si_tensor *chk[3] = {w->wq, w->wk, w->wv};
+            float *got[3] = {from_dev(cu, dq, (size_t)n * q), from_dev(cu, dk, (size_t)n * kv), from_dev(cu, dv, (size_t)n * kv)};
+            double tol = matmul_tol(t, n), worst = 0;
+            for (int j = 0; j < 3; j++) {
+                float *ref = malloc((size_t)n * chk[j]->ne[1] * 4);
+                ref_matmul(chk[j], x, n, ref);
+                double e = rel_err(got[j], ref, (size_t)n * chk[j]->ne[1]);
+                worst = e > worst ? e : worst;
+                free(ref);
+                free(got[j]);
+            }
+            /* swiglu and add references from the same float64 products */
+            float *g = malloc((size_t)n * hp->ffn_dim * 4), *u = malloc((size_t)n * hp->ffn_dim * 4);
+            ref_matmul(w->w_gate, x, n, g);
+            ref_matmul(w->w_up, x, n, u);
+            for (size_t i = 0; i < (size_t)n * hp->ffn_dim; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+            float *gg = from_dev(cu, dg, (size_t)n * hp->ffn_dim);
+            double eg = rel_err(gg, g, (size_t)n * hp->ffn_dim);
+            float *dn = malloc((size_t)n * hp->dim * 4);
+            ref_matmul(w->w_down, xf, n, dn);
+            for (size_t i = 0; i < (size_t)n * hp->dim; i++) dn[i] += base[i];
+            float *gr = from_dev(cu, dres, (size_t)n * hp->dim);
+            double ea = rel_err(gr, dn, (size_t)n * hp->dim);
+            printf("matmul %-4s n=%-2d: qkv %.2e  swiglu %.2e  add %.2e  (tolerance %.0e)\n", si_dtype_name(t), n, worst,
+                   eg, ea, tol);
+            CHECKF(worst <= tol && eg <= 2 * tol && ea <= tol, "%s n=%d", si_dtype_name(t), n);
+            void *bufs[] = {dx, dxf, dq, dk, dv, dg, dres};
+            for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu->free(cu, bufs[i]);
+            free(x), free(xf), free(base), free(g), free(u), free(gg), free(dn), free(gr);
+        }
+    }
+}
+
+/* rmsnorm, embed, swiglu, add, argmax against the CPU backend */
+static void test_elementwise(si_backend *cu, si_backend *cpu, const si_llama *m) {
+    const si_hparams *hp = &m->hp;
+    int n = 7, dim = hp->dim;
+    float *x = rand_vec((size_t)n * dim, -3, 3), *y = malloc((size_t)n * dim * 4);
+    float *dx = to_dev(cu, x, (size_t)n * dim * 4), *dy = cu->alloc(cu, (size_t)n * dim * 4);
+    cu->rmsnorm(cu, dy, dx, m->layers[0].attn_norm, n, dim, hp->norm_eps);
+    cpu->rmsnorm(cpu, y, x, m->layers[0].attn_norm, n, dim, hp->norm_eps);
+    float *g = from_dev(cu, dy, (size_t)n * dim);
+    double e = rel_err(g, y, (size_t)n * dim);
+    printf("rmsnorm: %.2e\n", e);
+    CHECK(e < 1e-6);
+    free(g);
+
+    int32_t tok[7];
+    for (int i = 0; i < n; i++) tok[i] = (int32_t)(rnd() % hp->n_vocab);
+    int32_t *dtok = to_dev(cu, tok, sizeof tok);
+    cu->embed(cu, dy, m->tok_embd, dtok, n);
+    cpu->embed(cpu, y, m->tok_embd, tok, n);
+    g = from_dev(cu, dy, (size_t)n * dim);
+    e = rel_err(g, y, (size_t)n * dim);
+    printf("embed (%s): %.2e\n", si_dtype_name(m->tok_embd->dtype), e);
+    CHECK(e < 1e-6);
+    free(g);
+
+    size_t cnt = (size_t)n * dim;
+    float *a = rand_vec(cnt, -6, 6), *b = rand_vec(cnt, -2, 2), *a2 = malloc(cnt * 4);
+    memcpy(a2, a, cnt * 4);
+    float *da = to_dev(cu, a, cnt * 4), *db = to_dev(cu, b, cnt * 4);
+    cu->swiglu(cu, da, db, cnt);
+    cpu->swiglu(cpu, a2, b, cnt);
+    g = from_dev(cu, da, cnt);
+    e = rel_err(g, a2, cnt);
+    cu->add(cu, da, db, cnt);
+    cpu->add(cpu, a2, b, cnt);
+    free(g);
+    g = from_dev(cu, da, cnt);
+    double e2 = rel_err(g, a2, cnt);
+    printf("swiglu: %.2e  add: %.2e\n", e, e2);
+    CHECK(e < 1e-6 && e2 < 1e-6);
+    free(g);
+
+    /* argmax: random rows with planted ties and NaNs */
+    int rows = 5, nv = 50000;
+    float *lg = rand_vec((size_t)rows * nv, -10, 10);
+    lg[0 * nv + 777] = lg[0 * nv + 40000] = 11.0f;      /* tie: the lower index wins */
+    lg[1 * nv + 5] = NAN;                               /* NaN never wins */
+    for (int j = 0; j < nv; j++) lg[2 * nv + j] = -INFINITY;
+    for (int j = 0; j < nv; j++) lg[3 * nv + j] = NAN;
+    int32_t want[5], gotid[5];
+    float *dlg = to_dev(cu, lg, (size_t)rows * nv * 4);
+    int32_t *dids = cu->alloc(cu, sizeof gotid);
+    cu->argmax(cu, dids, dlg, rows, nv);
+    cu->download(cu, gotid, dids, sizeof gotid);
+    cpu->argmax(cpu, want, lg, rows, nv);
+    CHECKF(cu->sync(cu) == 0, "%s", si_last_error());
+    for (int i = 0; i < rows; i++) CHECKF(gotid[i] == want[i], "argmax row %d: %d vs %d", i, gotid[i], want[i]);
+    CHECK(want[0] == 777 && want[2] == 0 && want[3] == 0);
+    void *bufs[] = {dx, dy, dtok, da, db, dlg, dids};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu->free(cu, bufs[i]);
+    free(x), free(y), free(a), free(b), free(a2), free(lg);
+}
+
+/* ---- attention ---- */
+
+typedef struct {
+    si_kvcache cpu, cuda;
+} cache_pair;
+
+static void make_caches(cache_pair *c, si_backend *cpu, si_backend *cu, int sinks, int window, int chunk, int kv_dim) {
+    si_cache_config cfg = {.sinks = sinks, .window = window, .chunk = chunk};
+    int slots = sinks + window + chunk;
+    c->cpu = (si_kvcache){.cfg = cfg, .n_layers = 2, .kv_dim = kv_dim, .slots = slots, .elem_bytes = 4};
+    c->cuda = c->cpu;
+    c->cuda.elem_bytes = cu->kv_elem_bytes;
+    size_t n = 2 * (size_t)slots * kv_dim;
+    c->cpu.k = cpu->alloc(cpu, n * 4);
+    c->cpu.v = cpu->alloc(cpu, n * 4);
+    c->cuda.k = cu->alloc(cu, n * cu->kv_elem_bytes);
+    c->cuda.v = cu->alloc(cu, n * cu->kv_elem_bytes);
+}
+
+static void rope_row(float *cs, double pos, const si_hparams *hp) {
+    int half = hp->head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double a = pos * pow(hp->rope_theta, -2.0 * i / hp->head_dim);
+        cs[i] = (float)cos(a);
+        cs[half + i] = (float)sin(a);
+    }
+}
+
+/* Passes of random q/k/v through two sessions' caches (one prefilling in
+ * chunks, one decoding a token per pass) on both backends. */
+static void test_attention(si_backend *cu, si_backend *cpu, si_hparams hp, int sinks, int window, int chunk,
+                           double tol) {
+    int hd = hp.head_dim, q_dim = hp.n_heads * hd, kv_dim = hp.n_kv_heads * hd;
+    cache_pair A, B;
+    make_caches(&A, cpu, cu, sinks, window, chunk, kv_dim);
+    make_caches(&B, cpu, cu, 2, 9, 1, kv_dim);
+    int max_tok = chunk + 1;
+    CHECK(cu->reserve(cu, &hp, max_tok, sinks + window + 1) == 0);
+    CHECK(cpu->reserve(cpu, &hp, max_tok, sinks + window + 1) == 0);
+    double worst = 0;
+    int passes = 0;
+    for (int64_t done = 0; done < 3 * (sinks + window) + 5; passes++) {
+        int na = 1 + (int)(rnd() % chunk), n = na + 1;
+        float *q = rand_vec((size_t)n * q_dim, -2, 2), *k = rand_vec((size_t)n * kv_dim, -2, 2),
+              *v = rand_vec((size_t)n * kv_dim, -1, 1), *rope = malloc((size_t)n * 3 * hd * 4);
+        float *kc = malloc((size_t)n * kv_dim * 4), *out = malloc((size_t)n * q_dim * 4);
+        memcpy(kc, k, (size_t)n * kv_dim * 4);
+        for (int i = 0; i < n; i++) {
+            const si_kvcache *c = i < na ? &A.cpu : &B.cpu;
+            int64_t t = i < na ? A.cpu.n_seen + i : B.cpu.n_seen;
+            rope_row(rope + (size_t)i * 3 * hd, si_cache_key_pos(c, t), &hp);
+            rope_row(rope + (size_t)i * 3 * hd + hd, si_cache_query_window_pos(c, t), &hp);
+            rope_row(rope + (size_t)i * 3 * hd + 2 * hd, si_cache_query_sink_pos(c, t), &hp);
+        }
+        si_attn_run rc[2] = {{&A.cpu, A.cpu.n_seen, 0, na}, {&B.cpu, B.cpu.n_seen, na, 1}};
+        si_attn_run rg[2] = {{&A.cuda, A.cuda.n_seen, 0, na}, {&B.cuda, B.cuda.n_seen, na, 1}};
+        si_attn_args a = {.layer = 1, .n_tokens = n, .q = q, .k = kc, .v = v, .out = out, .rope = rope, .runs = rc, .n_runs = 2};
+        cpu->attention(cpu, &hp, &a);
+        float *dq = to_dev(cu, q, (size_t)n * q_dim * 4), *dk = to_dev(cu, k, (size_t)n * kv_dim * 4),
+              *dv = to_dev(cu, v, (size_t)n * kv_dim * 4), *drope = to_dev(cu, rope, (size_t)n * 3 * hd * 4),
+              *dout = cu->alloc(cu, (size_t)n * q_dim * 4);
+        int vis = sinks + window + 1 > 12 ? sinks + window + 1 : 12;
+        si_pass pass = {.n_tokens = n, .runs = rg, .n_runs = 2, .max_visible = vis, .recordable = false};
+        CHECKF(cu->pass_begin(cu, &pass) == 0, "%s", si_last_error());
+        si_attn_args g = {.layer = 1, .n_tokens = n, .q = dq, .k = dk, .v = dv, .out = dout, .rope = drope, .runs = rg, .n_runs = 2};
+        cu->attention(cu, &hp, &g);
+        CHECKF(cu->pass_end(cu) == 0, "%s", si_last_error());
+        float *got = from_dev(cu, dout, (size_t)n * q_dim);
+        CHECKF(cu->sync(cu) == 0, "%s", si_last_error());
+        double e = rel_err(got, out, (size_t)n * q_dim);
+        if (e > worst) worst = e;
+        A.cpu.n_seen += na, A.cuda.n_seen += na, B.cpu.n_seen++, B.cuda.n_seen++;
+        done += na;
+        void *bufs[] = {dq, dk, dv, drope, dout};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu->free(cu, bufs[i]);
+        free(q), free(k), free(v), free(rope), free(kc), free(out), free(got);
+    }
+    printf("attention hd=%d heads %d/%d %s S=%d W=%d C=%d, %s cache, %d passes: %.2e (tolerance %.0e)\n", hd,
+           hp.n_heads, hp.n_kv_heads, hp.rope_style == SI_ROPE_HALF ? "half" : "adjacent", sinks, window, chunk,
+           cu->kv_elem_bytes == 2 ? "f16" : "f32", passes, worst, tol);
+    CHECK(worst <= tol);
+    cache_pair *cs[2] = {&A, &B};
+    for (int i = 0; i < 2; i++) {
+        cpu->free(cpu, cs[i]->cpu.k), cpu->free(cpu, cs[i]->cpu.v);
+        cu->free(cu, cs[i]->cuda.k), cu->free(cu, cs[i]->cuda.v);
+    }
+}
+
+static si_backend *cuda_with(const char *kv) {
+    setenv("SWIFTINFER_CUDA_KV", kv, 1);
+    si_backend *b = si_backend_cuda_create();
+    unsetenv("SWIFTINFER_CUDA_KV");
+    return b;
+}
+
+/* ---- decode kernel speed on Llama-2-7B shapes ---- */
+
+static double time_op(si_backend *cu, void (*op)(void *), void *ctx, int reps) {
+    op(ctx);
+    cu->sync(cu);
+    double t0 = now();
+    for (int i = 0; i < reps; i++) op(ctx);
+    cu->sync(cu);
+    return (now() - t0) / reps;
+}
+
+typedef struct {
+    si_backend *cu;
+    const si_llama *m;
+    float *x, *xf, *q, *k, *v, *g, *logits;
+    si_attn_args att;
+} bench_ctx;
+
+static void op_qkv(void *p) {
+    bench_ctx *b = p;
+    float *outs[3] = {b->q, b->k, b->v};
+    const si_tensor *ws[3] = {b->m->layers[0].wq, b->m->layers[0].wk, b->m->layers[0].wv};
+    b->cu->matmul(b->cu, 3, outs, ws, b->x, 1);
+}
+static void op_gate_up(void *p) {
+    bench_ctx *b = p;
+    b->cu->matmul_swiglu(b->cu, b->g, b->m->layers[0].w_gate, b->m->layers[0].w_up, b->x, 1);
+}
+static void op_down(void *p) {
+    bench_ctx *b = p;
+    b->cu->matmul_add(b->cu, b->x, b->m->layers[0].w_down, b->xf, 1);
+}
+static void op_head(void *p) {
+    bench_ctx *b = p;
+    b->cu->matmul(b->cu, 1, &b->logits, &b->m->output, b->x, 1);
+}
+static void op_attn(void *p) {
+    bench_ctx *b = p;
+    b->cu->attention(b->cu, &b->m->hp, &b->att);
+}
+
+static void bench_7b(void) {
+    si_backend *cu = cuda_with("f16");
+    si_dtype f16 = SI_DTYPE_F16;
+    si_llama *m = fake_model(1, &f16, 4096, 32, 32, 128, 11008, 32000, SI_DTYPE_F16);
+    if (cu->prepare_model(cu, m)) {
+        printf("bench: %s\n", si_last_error());
+        CHECK(0);
+        return;
+    }
+    const si_hparams *hp = &m->hp;
+    bench_ctx b = {.cu = cu, .m = m};
+    float *x = rand_vec(11008, -1, 1);
+    b.x = to_dev(cu, x, 4096 * 4);
+    b.xf = to_dev(cu, x, 11008 * 4);
+    b.q = cu->alloc(cu, 4096 * 4), b.k = cu->alloc(cu, 4096 * 4), b.v = cu->alloc(cu, 4096 * 4);
+    b.g = cu->alloc(cu, 11008 * 4), b.logits = cu->alloc(cu, 32000 * 4);
+    /* a full window of 2048 + 1024 - 4 keys, as the 1024-token benchmark reaches */
+    cache_pair c;
+    si_backend *cpu = si_backend_cpu_create(1);
+    int S = 4, W = 3068;
+    make_caches(&c, cpu, cu, S, W, 1, 4096);
+    size_t cache_elems = 2 * (size_t)c.cuda.slots * 4096; /* random keys and values, never zeros */
+    uint16_t *kv = malloc(cache_elems * 2);
+    for (size_t i = 0; i < cache_elems; i++) kv[i] = si_f32_to_f16(frand(-1, 1));
+    cu->upload(cu, c.cuda.k, kv, cache_elems * 2);
+    cu->upload(cu, c.cuda.v, kv, cache_elems * 2);
+    free(kv);
+    cu->reserve(cu, hp, 1, S + W + 1);
+    c.cuda.n_seen = 100000;
+    si_attn_run run = {&c.cuda, c.cuda.n_seen, 0, 1};
+    float *rope = rand_vec(3 * 128, -1, 1);
+    float *drope = to_dev(cu, rope, 3 * 128 * 4), *dout = cu->alloc(cu, 4096 * 4);
+    si_pass pass = {.n_tokens = 1, .runs = &run, .n_runs = 1, .max_visible = S + W + 1, .recordable = false};
+    cu->pass_begin(cu, &pass);
+    b.att = (si_attn_args){.layer = 0, .n_tokens = 1, .q = b.q, .k = b.k, .v = b.v, .out = dout, .rope = drope, .runs = &run, .n_runs = 1};
+    struct {
+        const char *what;
+        void (*op)(void *);
+        double bytes;
+    } ops[] = {
+        {"q,k,v 3x4096x4096 f16", op_qkv, 3.0 * 4096 * 4096 * 2},
+        {"gate+up 2x11008x4096 f16, silu", op_gate_up, 2.0 * 11008 * 4096 * 2},
+        {"down 4096x11008 f16, +=", op_down, 4096.0 * 11008 * 2},
+        {"output head 32000x4096 f16", op_head, 32000.0 * 4096 * 2},
+        {"attention 3073 keys x 32 heads, f16 KV", op_attn, 3073.0 * 4096 * 2 * 2},
+    };
+    printf("\ndecode kernels on Llama-2-7B shapes (one token; time per call, bytes read / time):\n");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        double t = time_op(cu, ops[i].op, &b, 50);
+        printf("  %-40s %8.1f us  %7.0f GB/s\n", ops[i].what, t * 1e6, ops[i].bytes / t / 1e9);
+    }
+    CHECKF(cu->pass_end(cu) == 0 && cu->sync(cu) == 0, "%s", si_last_error());
+    void *bufs[] = {b.x, b.xf, b.q, b.k, b.v, b.g, b.logits, drope, dout, c.cuda.k, c.cuda.v};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu->free(cu, bufs[i]);
+    cpu->free(cpu, c.cpu.k);
+    cpu->free(cpu, c.cpu.v);
+    cu->destroy(cu);
+    cpu->destroy(cpu);
+    free_model(m);
+    free(x), free(rope);
+}
+
+int main(void) {
+    quick = getenv("SI_TEST_QUICK") && atoi(getenv("SI_TEST_QUICK"));
+    si_backend *cu = cuda_with("f32");
+    if (!cu) {
+        if (strstr(si_last_error(), "no CUDA device")) si_test_skip(si_last_error());
+        fprintf(stderr, "%s\n", si_last_error());
+        return 1;
+    }
+    si_backend *cpu = si_backend_cpu_create(2);
+    si_dtype types[6] = {SI_DTYPE_F32, SI_DTYPE_F16, SI_DTYPE_BF16, SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1};
+    si_llama *m = fake_model(6, types, 256, 4, 2, 64, 704, 3000, SI_DTYPE_Q4_1);
+    CHECKF(cu->prepare_model(cu, m) == 0, "%s", si_last_error());
+    test_matmul(cu, m);
+    test_elementwise(cu, cpu, m);
+
+    si_hparams hp = m->hp;
+    for (int style = 0; style < 2; style++) {
+        hp.rope_style = style ? SI_ROPE_HALF : SI_ROPE_ADJACENT;
+        hp.head_dim = 64, hp.n_heads = 6, hp.n_kv_heads = 2;
+        test_attention(cu, cpu, hp, 4, 64, 7, 2e-5);
+        if (!quick) test_attention(cu, cpu, hp, 0, 300, 33, 2e-5);
+        hp.head_dim = 128, hp.n_heads = 4, hp.n_kv_heads = 4;
+        test_attention(cu, cpu, hp, 4, quick ? 200 : 1500, 64, 2e-5);
+    }
+    cu->destroy(cu);
+    cu = cuda_with("f16");
+    hp.rope_style = SI_ROPE_HALF;
+    test_attention(cu, cpu, hp, 4, 64, 7, 3e-3);
+    hp.head_dim = 64, hp.n_heads = 6, hp.n_kv_heads = 2;
+    if (!quick) test_attention(cu, cpu, hp, 4, 700, 16, 3e-3);
+    cu->destroy(cu);
+    cpu->destroy(cpu);
+    free_model(m);
+    if (!getenv("SI_CUDA_NO_BENCH")) bench_7b();
+    return si_test_finish("test_cuda_kernels");
+}
+
+#endif
