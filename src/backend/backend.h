@@ -111,7 +111,9 @@ struct si_backend {
      * within a pass) and returns 1 when it replayed a recording of an earlier
      * pass with the same shape instead (the operations are then skipped), 0
      * when the operations should be issued (it may record them), -1 on error.
-     * pass_end follows the operations when pass_begin returned 0. */
+     * pass_end follows the operations when pass_begin returned 0: 0, -1 on
+     * error, or 1 when recording failed and nothing ran: the operations are
+     * then issued once more (and run as they come). */
     int (*pass_begin)(si_backend *be, const si_pass *p);
     int (*pass_end)(si_backend *be);
 

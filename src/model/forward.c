@@ -224,10 +224,12 @@ int si_forward_run(si_forward *f, const si_batch *b, float *logits, int32_t *ids
     si_pass pass = {.n_tokens = n, .runs = b->runs, .n_runs = b->n_runs, .max_visible = max_visible,
                     .n_logits = b->n_logits, .argmax = argmax, .recordable = recordable};
     int replayed = be->pass_begin ? be->pass_begin(be, &pass) : 0;
-    if (replayed == 0) {
+    for (int attempt = 0; replayed == 0 && attempt < 2; attempt++) {
         layers(f, b);
         if (b->n_logits > 0) head(f, b, argmax);
-        if (be->pass_end && be->pass_end(be)) replayed = -1;
+        int end = be->pass_end ? be->pass_end(be) : 0;
+        if (end < 0) replayed = -1;
+        if (end <= 0) break; /* 1: the recording failed, nothing ran: issue the operations again */
     }
     if (replayed < 0) {
         be->sync(be); /* let queued copies finish before the staging is reused; the first error stands */

@@ -272,9 +272,10 @@ cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
 } // namespace
 
 extern "C" int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm) {
-    /* about 8 blocks of 4 warps per multiprocessor keep enough loads in flight */
+    /* one wave: ~6 blocks of 4 warps fit a multiprocessor (80 registers a
+     * thread), each with 4 loads of 16 bytes per lane in flight */
     long blocks = (long)n_tokens * n_heads;
-    long want = ((long)8 * n_sm + blocks - 1) / blocks;
+    long want = ((long)6 * n_sm + blocks - 1) / blocks;
     long by_keys = (max_visible + 63) / 64;
     long s = want < by_keys ? want : by_keys;
     if (s > 64) s = 64;

@@ -7,11 +7,13 @@
  * small pass (a decode step: up to SI_CU_GRAPH_MAX_TOKENS rows) is captured
  * once as a CUDA graph and replayed: one launch instead of ~9 per layer.
  * A graph is keyed by the pass's shape; reserve drops them all when scratch
- * buffers move. Larger passes (prefill) run eagerly. */
+ * buffers move. Larger passes (prefill) run eagerly, and so does everything
+ * after a failed recording (pass_end returns 1 and the pass is reissued). */
 #include "cuda_backend.h"
 
 #include "../../util/error.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void si_cu_drop_graphs(si_cu_backend *cb) {
@@ -67,20 +69,21 @@ int si_cu_pass_end(si_backend *be) {
     cb->capturing = false;
     cudaGraph_t graph = NULL;
     cudaError_t e = cudaStreamEndCapture(cb->stream, &graph);
-    if (cb->failed || e != cudaSuccess) {
-        if (graph) cudaGraphDestroy(graph);
-        cudaGetLastError();
-        si_cu_check(cb, e, "recording a decode graph");
-        /* nothing ran: the caller fails this pass; later passes run eagerly */
-        cb->use_graphs = false;
-        return si_cu_report(cb);
-    }
     cudaGraphExec_t exec = NULL;
-    e = cudaGraphInstantiate(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    if (si_cu_check(cb, e, "instantiating a decode graph")) {
+    if (e == cudaSuccess && !cb->failed) {
+        e = cudaGraphInstantiate(&exec, graph, 0);
+        if (e != cudaSuccess) exec = NULL;
+    }
+    if (graph) cudaGraphDestroy(graph);
+    if (!exec) {
+        /* Nothing ran. Record why, turn graphs off, and have the operations
+         * issued again eagerly: a real error in them shows up there. */
+        fprintf(stderr, "swiftinfer: CUDA graphs off: recording a pass failed: %s\n",
+                cb->failed ? cb->error : cudaGetErrorString(e));
+        cudaGetLastError();
+        cb->failed = false;
         cb->use_graphs = false;
-        return si_cu_report(cb);
+        return 1;
     }
     si_cu_graph *slot = &cb->graphs[0];
     for (int i = 0; i < SI_CU_GRAPHS; i++) {
