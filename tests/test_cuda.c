@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define EXACT_TOL 1e-4
-#define DEFAULT_TOL 1e-2
+#define DEFAULT_TOL 5e-3 /* f16 cache and cuBLAS inputs; a one-key window change moves the synth model by 3.3e-2 */
 
 static int quick;
 
