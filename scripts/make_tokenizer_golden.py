@@ -27,6 +27,10 @@ With "special": false the byte-level reference has encode_special_tokens=True.
 
 Texts: every MT-Bench turn (data/mt_bench.jsonl), hard cases (below), and a
 few pages of War and Peace and of Pride and Prejudice (CRLF), from ../shared.
+tests/golden/tokenizer_decode_<name>.jsonl holds decoding cases: seeded
+random id sequences (rich in byte tokens, so in invalid UTF-8, and in control
+tokens) with the reference's text: {"ids": [...], "special": bool, "text": ...}
+("special": control tokens rendered, i.e. skip_special_tokens=False).
 tests/golden/tokenizer_books.jsonl holds, for each whole book and tokenizer,
 the id count and the FNV-1a 64 hash of the ids as little-endian int32 bytes
 (the ids themselves would be megabytes).
@@ -184,7 +188,9 @@ def make(args):
              for t in hard if has_special(t, SPECIAL_STRINGS_LLAMA2)]
     rows += [{"hex": b.hex(), "special": False, "ids": sp.encode(b)} for b in INVALID_UTF8]
     write(os.path.join(GOLDEN, "tokenizer_llama2.jsonl"), rows)
-    make_books(byte_level_reference(tokens, types, merges, False), sp)
+    smollm2 = byte_level_reference(tokens, types, merges, False)
+    make_decode(smollm2, tokens, types, sp)
+    make_books(smollm2, sp)
 
 
 def fnv1a64(ids):
@@ -202,6 +208,45 @@ def make_books(smollm2, sp):
         for tok_name, ids in (("smollm2", hf_ids(smollm2, text, False)), ("llama2", sp.encode(text))):
             rows.append({"tokenizer": tok_name, "file": name, "n_ids": len(ids), "fnv1a64": fnv1a64(ids)})
     write(os.path.join(GOLDEN, "tokenizer_books.jsonl"), rows)
+
+
+def random_id_sequences(n_vocab, byte_ids, special_ids, seed):
+    import random
+    rng = random.Random(seed)
+    seqs = []
+    for k in range(300):
+        pool = [lambda: rng.randrange(n_vocab), lambda: rng.choice(byte_ids), lambda: rng.choice(special_ids)]
+        weights = [5, 4, 1]
+        seqs.append([rng.choices(pool, weights)[0]() for _ in range(1 + k % 30)])
+    return seqs
+
+
+def make_decode(smollm2, tokens, types, sp):
+    b2u = bytes_to_unicode()
+    vocab = {t: i for i, t in enumerate(tokens)}
+    byte_ids = [vocab[b2u[b]] for b in range(0x80, 0x100) if b2u[b] in vocab]
+    specials = [i for i, ty in enumerate(types) if ty == 3]
+    rows = []
+    for ids in random_id_sequences(len(tokens), byte_ids, specials, 1):
+        for special in (False, True):
+            rows.append({"ids": ids, "special": special, "text": smollm2.decode(ids, skip_special_tokens=not special)})
+    write(os.path.join(GOLDEN, "tokenizer_decode_smollm2.jsonl"), rows)
+    byte_ids = [sp.piece_to_id(f"<0x{b:02X}>") for b in range(0x80, 0x100)]
+    rows = [{"ids": ids, "special": False, "text": sp.decode(ids)}
+            for ids in random_id_sequences(sp.get_piece_size(), byte_ids, [0, 1, 2], 2)]
+    write(os.path.join(GOLDEN, "tokenizer_decode_llama2.jsonl"), rows)
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> character table (as in its encoder.py)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
 
 
 def load_golden(name):

@@ -4,7 +4,6 @@
  * vocabulary; decode round trips; whole books (count + hash); special tokens;
  * and the Hugging Face export loaded back. */
 #include "test_tokenizer_common.h"
-#include "util/mapped_file.h"
 
 #include <errno.h>
 #include <limits.h>

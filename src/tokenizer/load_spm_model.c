@@ -199,6 +199,12 @@ si_tokenizer *si_tokenizer_from_spm_bytes(const unsigned char *data, size_t size
      * Mistral, Vicuna) are used with it, as their configs say. */
     t->add_bos = true;
     if (si_tokenizer_finish(t) != 0) goto fail;
+    for (int b = 0; b < 256 && t->byte_fallback; b++) {
+        if (t->byte_token[b] >= 0) continue;
+        /* sentencepiece refuses such a model too */
+        si_set_error("%s: byte_fallback is set but piece <0x%02X> is missing (all 256 byte pieces are needed)", source, b);
+        goto fail;
+    }
     return t;
 fail:
     si_tokenizer_free(t);
