@@ -14,7 +14,11 @@ It builds the references
   * the same vocabulary with Llama-3's pre-tokenizer (Split on Llama-3's regex,
     then ByteLevel without regex, ignore_merges=True): checks the "llama-bpe"
     regex stage and ignore_merges against `tokenizers`;
-  * Llama-2: the `sentencepiece` library on the shared tokenizer.model,
+  * Llama-2: the `sentencepiece` library on the shared tokenizer.model, and on
+    two variants of it with another normalizer_spec appended (protobuf merges
+    a repeated message field): remove_extra_whitespaces=true ("llama2_rmws")
+    and add_dummy_prefix=false ("llama2_noprefix"); the test builds the same
+    variants by appending the same bytes,
 and writes one JSON line per case to tests/golden/:
     {"text": ..., "special": bool, "ids": [...]}   (no BOS)
     {"hex": ..., "special": false, "ids": [...]}    (Llama-2 only: bytes that
@@ -89,6 +93,9 @@ INVALID_UTF8 = [b"a\xffb", b"\xe6\x97", b"\xed\xa0\x80", b"\xc0\x80x", b"\xf0\x9
                 b"\x80\x80\x80", b"tail \xf4\x90\x80\x80", b"\xfe\xff mixed caf\xc3\xa9"]
 
 SPECIAL_STRINGS_LLAMA2 = ["<s>", "</s>", "<unk>"]
+
+# normalizer_spec (field 3) holding one bool: remove_extra_whitespaces (4) / add_dummy_prefix (3)
+SPM_VARIANTS = {"llama2_rmws": b"\x1a\x02\x20\x01", "llama2_noprefix": b"\x1a\x02\x18\x00"}
 
 
 def arr(fields, key):
@@ -188,6 +195,12 @@ def make(args):
              for t in hard if has_special(t, SPECIAL_STRINGS_LLAMA2)]
     rows += [{"hex": b.hex(), "special": False, "ids": sp.encode(b)} for b in INVALID_UTF8]
     write(os.path.join(GOLDEN, "tokenizer_llama2.jsonl"), rows)
+    with open(args.spm, "rb") as f:
+        model = f.read()
+    for name, extra in SPM_VARIANTS.items():
+        variant = spm.SentencePieceProcessor(model_proto=model + extra)
+        rows = [{"text": t, "special": False, "ids": variant.encode(t)} for t in hard + books[:1]]
+        write(os.path.join(GOLDEN, f"tokenizer_{name}.jsonl"), rows)
     smollm2 = byte_level_reference(tokens, types, merges, False)
     make_decode(smollm2, tokens, types, sp)
     make_books(smollm2, sp)
