@@ -15,11 +15,10 @@
 #include <stdint.h>
 #include <string.h>
 
-/* SmolLM2 from the default model's GGUF, or NULL (with a SKIP note) if absent. */
-static inline si_tokenizer *load_smollm2(void) {
-    const char *path = si_test_model_path();
+/* A reference tokenizer, or NULL (with a SKIP note) when its file is absent. */
+static inline si_tokenizer *load_reference(const char *path, const char *name, const char *missing) {
     if (!path) {
-        printf("SKIP smollm2 parts: default model not found (run scripts/fetch-model.sh or set SWIFTINFER_MODEL)\n");
+        printf("SKIP %s parts: %s\n", name, missing);
         return NULL;
     }
     si_tokenizer *t = si_tokenizer_load(path);
@@ -27,16 +26,16 @@ static inline si_tokenizer *load_smollm2(void) {
     return t;
 }
 
-/* Llama-2 from ../shared/tokenizers/llama2/tokenizer.model, or NULL if absent. */
+/* SmolLM2 from the default model's GGUF. */
+static inline si_tokenizer *load_smollm2(void) {
+    return load_reference(si_test_model_path(), "smollm2",
+                          "default model not found (run scripts/fetch-model.sh or set SWIFTINFER_MODEL)");
+}
+
+/* Llama-2 from ../shared/tokenizers/llama2/tokenizer.model. */
 static inline si_tokenizer *load_llama2(void) {
-    const char *path = si_test_shared_path("tokenizers/llama2/tokenizer.model");
-    if (!path) {
-        printf("SKIP llama2 parts: ../shared/tokenizers/llama2/tokenizer.model not found\n");
-        return NULL;
-    }
-    si_tokenizer *t = si_tokenizer_load(path);
-    CHECKF(t != NULL, "loading %s: %s", path, si_error_message());
-    return t;
+    return load_reference(si_test_shared_path("tokenizers/llama2/tokenizer.model"), "llama2",
+                          "../shared/tokenizers/llama2/tokenizer.model not found");
 }
 
 typedef struct {

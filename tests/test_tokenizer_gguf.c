@@ -126,7 +126,7 @@ static void check_gpt2(void) {
     expect_fail(gpt2_file("notokens.gguf", "gpt2", NULL, 4, NO_TOKENS), "no tokenizer.ggml.tokens");
     expect_fail(gpt2_file("inttokens.gguf", "gpt2", NULL, 4, INT_TOKENS), "not a string array");
     expect_fail(gpt2_file("shorttypes.gguf", "gpt2", NULL, 4, SHORT_TYPES), "has 4 elements for 5 tokens");
-    expect_fail(gpt2_file("badmerge.gguf", "gpt2", NULL, 4, BAD_MERGE), "missing from the vocabulary");
+    expect_fail(gpt2_file("badmerge.gguf", "gpt2", NULL, 4, BAD_MERGE), "merge 0: right token \"c\" is not in the vocabulary");
     expect_fail(gpt2_file("badtype.gguf", "gpt2", NULL, 4, BAD_TYPE), "invalid type 9");
     expect_fail(gpt2_file("eos.gguf", "gpt2", NULL, 999999, 0), "EOS token id 999999 is outside the vocabulary");
     expect_fail(gpt2_file("eos2.gguf", "gpt2", NULL, 0xFFFFFFFFu, 0), "is not a token id");

@@ -101,10 +101,11 @@ static int read_trainer(si_tokenizer *t, si_pb_reader *r, trainer_spec *ts) {
         } else if (field == TRAINER_PAD_ID) {
             rc = si_pb_int32(r, &ts->pad);
         } else if (field == TRAINER_UNK_SURFACE && wire == SI_PB_BYTES) {
-            rc = si_pb_bytes(r, &d, &n);
-            if (rc == 0 && n > MAX_UNK_SURFACE) return si_fail("%s: unk_surface longer than %d bytes", t->source, MAX_UNK_SURFACE);
+            if (si_pb_bytes(r, &d, &n) != 0) return -1;
+            if (n > MAX_UNK_SURFACE)
+                return si_fail("%s: unk_surface longer than %d bytes", t->source, MAX_UNK_SURFACE);
             free(t->unk_surface);
-            if (rc == 0 && !(t->unk_surface = si_strndup((const char *)d, n))) return -1;
+            if (!(t->unk_surface = si_strndup((const char *)d, n))) return -1;
         } else {
             rc = si_pb_skip(r, wire);
         }
