@@ -40,6 +40,7 @@ typedef struct {
     int n_threads;      /* CPU threads; 0 = one per core */
     const char *device; /* "cpu" (default) or "cuda" */
     int max_batch;      /* most tokens in one forward pass (default 256) */
+    bool precise;       /* quantized weights meet float32 activations, not 8-bit ones (slower) */
 } si_model_params;
 
 si_model_params si_model_default_params(void);
@@ -181,11 +182,46 @@ int64_t si_chat_begin(const si_tokenizer *t, si_template tpl, const char *system
  * this is the first user message (Llama-2 puts the system message inside it). */
 int64_t si_chat_user_turn(const si_tokenizer *t, si_template tpl, const char *system, const char *user, bool first,
                           int32_t *out, int64_t cap);
+/* A whole assistant message given as text (a reply from the history a client
+ * sends back): its tokens, its end-of-turn token and the closing tokens. */
+int64_t si_chat_assistant_turn(const si_tokenizer *t, si_template tpl, const char *content, int32_t *out, int64_t cap);
 /* What closes an assistant reply after the reply's own end-of-turn token
  * (which the model generated and the cache already holds). */
 int64_t si_chat_assistant_end(const si_tokenizer *t, si_template tpl, int32_t *out, int64_t cap);
 /* The token that ends an assistant reply in this template (e.g. <|im_end|>, </s>, <|eot_id|>). */
 int32_t si_chat_end_of_turn(const si_tokenizer *t, si_template tpl);
+
+/* ---- Conversations: an endless chat in one session ---- */
+
+typedef struct si_conversation si_conversation;
+
+typedef struct {
+    si_session_params session; /* the cache (sinks, window) */
+    si_template tpl;           /* SI_TEMPLATE_AUTO: from the model's metadata */
+    const char *system;        /* system message; NULL: the template's default */
+    int max_input_tokens;      /* a longer user turn is cut from the left (default 2048) */
+    bool ignore_eos;           /* never end a reply early (benchmarks) */
+} si_conversation_params;
+
+si_conversation_params si_conversation_default_params(void);
+si_conversation *si_conversation_create(si_model *m, const si_conversation_params *p);
+void si_conversation_free(si_conversation *c);
+/* Starts over (new cache, new system message). */
+int si_conversation_reset(si_conversation *c);
+si_session *si_conversation_session(si_conversation *c);
+si_template si_conversation_template(const si_conversation *c);
+
+/* Adds a user message and prefills it; *prompt_tokens (if not NULL) gets the
+ * number of tokens fed. Ends an unfinished reply first. 0 or -1. */
+int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_tokens);
+/* Samples and feeds the next token of the assistant's reply. Returns the
+ * token, SI_REPLY_END when the reply ended (its end-of-turn token is fed and
+ * the template's closing tokens too), or -1 on error. */
+#define SI_REPLY_END (-2)
+int32_t si_conversation_next(si_conversation *c, si_sampler *s);
+/* Ends the reply early (e.g. at a token limit), closing it as the template
+ * requires, so the next user message continues a well-formed conversation. */
+int si_conversation_end_reply(si_conversation *c);
 
 /* Writes a Hugging Face folder (float32 model.safetensors, config.json and
  * tokenizer files) holding the same weights as the model: dequantized, and

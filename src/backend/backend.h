@@ -13,6 +13,7 @@
 #include "../kvcache/kvcache.h"
 #include "../model/llama.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,7 +75,7 @@ struct si_backend {
     void (*sync)(si_backend *be);
 };
 
-/* n_threads <= 0: one per available core. */
-si_backend *si_backend_cpu_create(int n_threads);
+/* n_threads <= 0: one per available core. precise: see cpu/cpu_backend.h. */
+si_backend *si_backend_cpu_create(int n_threads, bool precise);
 
 #endif

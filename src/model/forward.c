@@ -76,11 +76,11 @@ void si_forward_free(si_forward *f) {
 
 int si_forward_max_tokens(const si_forward *f) { return f->max_tokens; }
 
-static void rope_row(float *cs, double pos, const double *inv_freq, int half) {
+void si_rope_table_row(float *cs, double pos, const long double *inv_freq, int half) {
     for (int i = 0; i < half; i++) {
-        double angle = pos * inv_freq[i];
-        cs[i] = (float)cos(angle);
-        cs[half + i] = (float)sin(angle);
+        long double angle = (long double)pos * inv_freq[i];
+        cs[i] = (float)cosl(angle);
+        cs[half + i] = (float)sinl(angle);
     }
 }
 
@@ -92,9 +92,9 @@ static void fill_rope_table(si_forward *f, const si_batch *b) {
         for (int i = 0; i < run->n; i++) {
             int64_t t = run->t0 + i;
             float *row = f->rope_host + (size_t)(run->first + i) * 3 * hd;
-            rope_row(row, si_cache_key_pos(run->cache, t), f->m->inv_freq, half);
-            rope_row(row + hd, si_cache_query_window_pos(run->cache, t), f->m->inv_freq, half);
-            rope_row(row + 2 * hd, si_cache_query_sink_pos(run->cache, t), f->m->inv_freq, half);
+            si_rope_table_row(row, si_cache_key_pos(run->cache, t), f->m->inv_freq, half);
+            si_rope_table_row(row + hd, si_cache_query_window_pos(run->cache, t), f->m->inv_freq, half);
+            si_rope_table_row(row + 2 * hd, si_cache_query_sink_pos(run->cache, t), f->m->inv_freq, half);
         }
     }
     f->be->upload(f->be, f->rope, f->rope_host, (size_t)b->n * 3 * hd * sizeof(float));

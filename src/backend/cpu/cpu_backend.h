@@ -12,6 +12,12 @@ typedef struct {
     si_backend base;
     si_pool *pool;
     const si_cpu_kernels *kern;
+    /* Precise mode: quantized weights meet float32 activations (dequantized
+     * block by block) instead of 8-bit ones. Slower; the 8-bit rounding of
+     * activations is a step function, so tiny input differences can move
+     * results by far more than float rounding, which tests of exactness
+     * (and accuracy studies) must exclude. */
+    bool precise;
     /* Grown on demand, outside the inner loops: quantized activations for
      * matmul, and per-thread attention scores. */
     si_block_q8x *qx;
