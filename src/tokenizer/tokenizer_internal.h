@@ -212,6 +212,7 @@ typedef struct {
 
 typedef struct {
     const si_tokenizer *t;
+    int flags; /* SI_ENCODE_* */
     si_emit emit;
     si_bpe_work bpe;
     pcre2_match_data *md[SI_PRETOK_MAX_STAGES];
