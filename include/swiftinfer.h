@@ -40,7 +40,7 @@ typedef struct {
     int n_threads;      /* CPU threads; 0 = one per core */
     const char *device; /* "cpu" (default) or "cuda" */
     int max_batch;      /* most tokens in one forward pass (default 256) */
-    bool precise;       /* quantized weights meet float32 activations, not 8-bit ones (slower) */
+    bool precise;       /* scalar reference products: float32 activations, double sums (slow; for checks) */
 } si_model_params;
 
 si_model_params si_model_default_params(void);

@@ -54,7 +54,7 @@ void streaming_ref_free(streaming_ref *r) {
 
 static void rotate_at(const si_llama *m, float *dst, const float *src, double pos) {
     int hd = m->hp.head_dim, half = hd / 2;
-    float cs[1024];
+    double cs[1024];
     si_rope_table_row(cs, pos, m->inv_freq, half);
     si_rope_rotate(dst, src, cs, hd, m->hp.rope_style);
 }

@@ -32,6 +32,6 @@ int si_forward_max_tokens(const si_forward *f);
 int si_forward_run(si_forward *f, const si_batch *b, float *logits);
 
 /* cos (first half) and sin (second half) of a rotation to position pos. */
-void si_rope_table_row(float *cs, double pos, const long double *inv_freq, int half);
+void si_rope_table_row(double *cs, double pos, const long double *inv_freq, int half);
 
 #endif

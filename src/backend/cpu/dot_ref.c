@@ -61,7 +61,7 @@ float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_block
 }
 
 float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
-    float acc = 0;
+    double acc = 0; /* double: the reference and the precise mode keep rounding out of the way */
     switch (t) {
     case SI_DTYPE_F32: {
         const float *r = w;
@@ -89,7 +89,7 @@ float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
         break;
     }
     }
-    return acc;
+    return (float)acc;
 }
 
 static void gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,

@@ -45,7 +45,7 @@ static void matmul_task(void *p, int task, int thread) {
     const char *wr = (const char *)w->data + (size_t)r0 * row_bytes;
     const si_cpu_kernels *k = c->be->kern;
     float *out = c->outs[j] + r0;
-    if (si_dtype_is_quantized(w->dtype) && c->be->precise)
+    if (c->be->precise)
         si_gemm_f_ref(w->dtype, wr, row_bytes, nr, c->in, c->cols, c->n, out, rows);
     else if (si_dtype_is_quantized(w->dtype))
         k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx, c->cols / SI_QBLOCK, c->n, out, rows);
