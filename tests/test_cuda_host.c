@@ -112,7 +112,7 @@ static void test_planar(void) {
 }
 
 static void test_argmax_op(void) {
-    si_backend *be = si_backend_cpu_create(1);
+    si_backend *be = si_backend_cpu_create(1, false);
     float logits[3][5] = {{1, 3, 3, -1, 2}, {NAN, -INFINITY, NAN, -INFINITY, -5}, {NAN, NAN, NAN, NAN, NAN}};
     int32_t ids[3] = {-1, -1, -1};
     be->argmax(be, ids, &logits[0][0], 3, 5);

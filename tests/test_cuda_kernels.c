@@ -287,12 +287,12 @@ static void make_caches(cache_pair *c, si_backend *cpu, si_backend *cu, int sink
     c->cuda.v = cu->alloc(cu, n * cu->kv_elem_bytes);
 }
 
-static void rope_row(float *cs, double pos, const si_hparams *hp) {
+static void rope_row(double *cs, double pos, const si_hparams *hp) {
     int half = hp->head_dim / 2;
     for (int i = 0; i < half; i++) {
         double a = pos * pow(hp->rope_theta, -2.0 * i / hp->head_dim);
-        cs[i] = (float)cos(a);
-        cs[half + i] = (float)sin(a);
+        cs[i] = cos(a);
+        cs[half + i] = sin(a);
     }
 }
 
@@ -312,7 +312,8 @@ static void test_attention(si_backend *cu, si_backend *cpu, si_hparams hp, int s
     for (int64_t done = 0; done < 3 * (sinks + window) + 5; passes++) {
         int na = 1 + (int)(rnd() % chunk), n = na + 1;
         float *q = rand_vec((size_t)n * q_dim, -2, 2), *k = rand_vec((size_t)n * kv_dim, -2, 2),
-              *v = rand_vec((size_t)n * kv_dim, -1, 1), *rope = malloc((size_t)n * 3 * hd * 4);
+              *v = rand_vec((size_t)n * kv_dim, -1, 1);
+        double *rope = malloc((size_t)n * 3 * hd * sizeof(double));
         float *kc = malloc((size_t)n * kv_dim * 4), *out = malloc((size_t)n * q_dim * 4);
         memcpy(kc, k, (size_t)n * kv_dim * 4);
         for (int i = 0; i < n; i++) {
@@ -327,8 +328,8 @@ static void test_attention(si_backend *cu, si_backend *cpu, si_hparams hp, int s
         si_attn_args a = {.layer = 1, .n_tokens = n, .q = q, .k = kc, .v = v, .out = out, .rope = rope, .runs = rc, .n_runs = 2};
         cpu->attention(cpu, &hp, &a);
         float *dq = to_dev(cu, q, (size_t)n * q_dim * 4), *dk = to_dev(cu, k, (size_t)n * kv_dim * 4),
-              *dv = to_dev(cu, v, (size_t)n * kv_dim * 4), *drope = to_dev(cu, rope, (size_t)n * 3 * hd * 4),
-              *dout = cu->alloc(cu, (size_t)n * q_dim * 4);
+              *dv = to_dev(cu, v, (size_t)n * kv_dim * 4), *dout = cu->alloc(cu, (size_t)n * q_dim * 4);
+        double *drope = to_dev(cu, rope, (size_t)n * 3 * hd * sizeof(double));
         int vis = sinks + window + 1 > 12 ? sinks + window + 1 : 12;
         si_pass pass = {.n_tokens = n, .runs = rg, .n_runs = 2, .max_visible = vis, .recordable = false};
         CHECKF(cu->pass_begin(cu, &pass) == 0, "%s", si_last_error());
@@ -422,7 +423,7 @@ static void bench_7b(void) {
     b.g = cu->alloc(cu, 11008 * 4), b.logits = cu->alloc(cu, 32000 * 4);
     /* a full window of 2048 + 1024 - 4 keys, as the 1024-token benchmark reaches */
     cache_pair c;
-    si_backend *cpu = si_backend_cpu_create(1);
+    si_backend *cpu = si_backend_cpu_create(1, false);
     int S = 4, W = 3068;
     make_caches(&c, cpu, cu, S, W, 1, 4096);
     size_t cache_elems = 2 * (size_t)c.cuda.slots * 4096; /* random keys and values, never zeros */
@@ -434,8 +435,12 @@ static void bench_7b(void) {
     cu->reserve(cu, hp, 1, S + W + 1);
     c.cuda.n_seen = 100000;
     si_attn_run run = {&c.cuda, c.cuda.n_seen, 0, 1};
-    float *rope = rand_vec(3 * 128, -1, 1);
-    float *drope = to_dev(cu, rope, 3 * 128 * 4), *dout = cu->alloc(cu, 4096 * 4);
+    double rope[3 * 128];
+    rope_row(rope, 100000, hp);
+    rope_row(rope + 128, 100000, hp);
+    rope_row(rope + 256, 3072, hp);
+    double *drope = to_dev(cu, rope, sizeof rope);
+    float *dout = cu->alloc(cu, 4096 * 4);
     si_pass pass = {.n_tokens = 1, .runs = &run, .n_runs = 1, .max_visible = S + W + 1, .recordable = false};
     cu->pass_begin(cu, &pass);
     b.att = (si_attn_args){.layer = 0, .n_tokens = 1, .q = b.q, .k = b.k, .v = b.v, .out = dout, .rope = drope, .runs = &run, .n_runs = 1};
@@ -463,7 +468,7 @@ static void bench_7b(void) {
     cu->destroy(cu);
     cpu->destroy(cpu);
     free_model(m);
-    free(x), free(rope);
+    free(x);
 }
 
 int main(void) {
@@ -474,7 +479,7 @@ int main(void) {
         fprintf(stderr, "%s\n", si_last_error());
         return 1;
     }
-    si_backend *cpu = si_backend_cpu_create(2);
+    si_backend *cpu = si_backend_cpu_create(2, false);
     si_dtype types[6] = {SI_DTYPE_F32, SI_DTYPE_F16, SI_DTYPE_BF16, SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1};
     si_llama *m = fake_model(6, types, 256, 4, 2, 64, 704, 3000, SI_DTYPE_Q4_1);
     CHECKF(cu->prepare_model(cu, m) == 0, "%s", si_last_error());

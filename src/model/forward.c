@@ -22,12 +22,12 @@ struct si_forward {
     int max_tokens, max_logits;
     /* backend buffers, [max_tokens][width] */
     float *x, *h, *q, *k, *v, *att, *gate, *up;
-    float *rope;        /* [max_tokens][3][head_dim] */
+    double *rope;       /* [max_tokens][3][head_dim] */
     int32_t *tok;       /* [max_tokens] */
     float *logits;      /* [max_logits][n_vocab] */
     int32_t *ids;       /* [max_logits]: argmax of each logit row */
     /* host staging (the backend's host memory: page-locked for CUDA) */
-    float *rope_host;
+    double *rope_host;
     int32_t *tok_host, *ids_host;
 };
 
@@ -67,7 +67,7 @@ si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens,
     size_t n = (size_t)max_tokens, q_dim = (size_t)hp->n_heads * hp->head_dim;
     size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     size_t wide = (size_t)hp->dim > q_dim ? (size_t)hp->dim : q_dim;
-    size_t rope_bytes = n * 3 * hp->head_dim * sizeof(float);
+    size_t rope_bytes = n * 3 * hp->head_dim * sizeof(double);
     f->x = be->alloc(be, n * hp->dim * sizeof(float));
     f->h = be->alloc(be, n * wide * sizeof(float));
     f->q = be->alloc(be, n * q_dim * sizeof(float));
@@ -99,11 +99,11 @@ void si_forward_free(si_forward *f) {
 
 int si_forward_max_tokens(const si_forward *f) { return f->max_tokens; }
 
-static void rope_row(float *cs, double pos, const double *inv_freq, int half) {
+void si_rope_table_row(double *cs, double pos, const long double *inv_freq, int half) {
     for (int i = 0; i < half; i++) {
-        double angle = pos * inv_freq[i];
-        cs[i] = (float)cos(angle);
-        cs[half + i] = (float)sin(angle);
+        long double angle = (long double)pos * inv_freq[i];
+        cs[i] = (double)cosl(angle);
+        cs[half + i] = (double)sinl(angle);
     }
 }
 
@@ -114,13 +114,13 @@ static void fill_rope_table(si_forward *f, const si_batch *b) {
         const si_attn_run *run = &b->runs[r];
         for (int i = 0; i < run->n; i++) {
             int64_t t = run->t0 + i;
-            float *row = f->rope_host + (size_t)(run->first + i) * 3 * hd;
-            rope_row(row, si_cache_key_pos(run->cache, t), f->m->inv_freq, half);
-            rope_row(row + hd, si_cache_query_window_pos(run->cache, t), f->m->inv_freq, half);
-            rope_row(row + 2 * hd, si_cache_query_sink_pos(run->cache, t), f->m->inv_freq, half);
+            double *row = f->rope_host + (size_t)(run->first + i) * 3 * hd;
+            si_rope_table_row(row, si_cache_key_pos(run->cache, t), f->m->inv_freq, half);
+            si_rope_table_row(row + hd, si_cache_query_window_pos(run->cache, t), f->m->inv_freq, half);
+            si_rope_table_row(row + 2 * hd, si_cache_query_sink_pos(run->cache, t), f->m->inv_freq, half);
         }
     }
-    f->be->upload(f->be, f->rope, f->rope_host, (size_t)b->n * 3 * hd * sizeof(float));
+    f->be->upload(f->be, f->rope, f->rope_host, (size_t)b->n * 3 * hd * sizeof(double));
 }
 
 static int check_batch(const si_forward *f, const si_batch *b) {

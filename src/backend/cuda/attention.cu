@@ -37,11 +37,19 @@ __device__ __forceinline__ void rope_pair(int style, int head_dim, int p, int *i
     }
 }
 
+/* (x0, x1) rotated by (c, s), computed in double and rounded once to float,
+ * as the CPU's si_rope_rotate: keys are rotated at other angles than the
+ * original re-rotates them to, so each rotation keeps half-an-ulp accuracy. */
+__device__ __forceinline__ void rotate_pair(float x0, float x1, double c, double s, float *y0, float *y1) {
+    *y0 = (float)((double)x0 * c - (double)x1 * s);
+    *y1 = (float)((double)x0 * s + (double)x1 * c);
+}
+
 __global__ void rope_store_kernel(attn_params p) {
     const si_cu_attn &a = p.a;
     const int i = blockIdx.x, hd = a.head_dim, half = hd / 2;
     const si_gpu_attn_row r = a.rows[i];
-    const float *cs = a.rope + (size_t)i * 3 * hd; /* key | query window | query sink */
+    const double *cs = a.rope + (size_t)i * 3 * hd; /* key | query window | query sink */
     const size_t dst = ((size_t)a.layer * r.slots + r.store_slot) * p.kv_dim;
     const float *k = a.k + (size_t)i * p.kv_dim, *v = a.v + (size_t)i * p.kv_dim;
     for (int idx = threadIdx.x; idx < a.n_kv_heads * half; idx += blockDim.x) {
@@ -49,8 +57,8 @@ __global__ void rope_store_kernel(attn_params p) {
         rope_pair(a.rope_style, hd, pr, &i0, &i1);
         i0 += h * hd;
         i1 += h * hd;
-        float x0 = k[i0], x1 = k[i1], c = cs[pr], s = cs[half + pr];
-        float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
+        float y0, y1;
+        rotate_pair(k[i0], k[i1], cs[pr], cs[half + pr], &y0, &y1);
         if (a.kv_f16) {
             static_cast<__half *>(r.k)[dst + i0] = __float2half_rn(y0);
             static_cast<__half *>(r.k)[dst + i1] = __float2half_rn(y1);
@@ -72,14 +80,8 @@ __global__ void rope_store_kernel(attn_params p) {
         rope_pair(a.rope_style, hd, pr, &i0, &i1);
         i0 += h * hd;
         i1 += h * hd;
-        float x0 = q[i0], x1 = q[i1];
-        float c = cs[hd + pr], s = cs[hd + half + pr];
-        qw[i0] = x0 * c - x1 * s;
-        qw[i1] = x0 * s + x1 * c;
-        c = cs[2 * hd + pr];
-        s = cs[2 * hd + half + pr];
-        qs[i0] = x0 * c - x1 * s;
-        qs[i1] = x0 * s + x1 * c;
+        rotate_pair(q[i0], q[i1], cs[hd + pr], cs[hd + half + pr], &qw[i0], &qw[i1]);
+        rotate_pair(q[i0], q[i1], cs[2 * hd + pr], cs[2 * hd + half + pr], &qs[i0], &qs[i1]);
     }
 }
 

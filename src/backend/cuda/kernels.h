@@ -73,7 +73,7 @@ typedef struct {
     bool kv_f16;         /* cache elements are f16 (else f32) */
     const si_gpu_attn_row *rows; /* [n_tokens] */
     const float *q, *k, *v;      /* [n][dims], not rotated */
-    const float *rope;           /* [n][3][head_dim] */
+    const double *rope;          /* [n][3][head_dim]: rotations in double, rounded once (as the CPU) */
     float *qrot;                 /* scratch [n][2][q_dim]: window and sink rotations */
     float *out;                  /* [n][q_dim] */
     int splits;                  /* key ranges per (row, head) */
