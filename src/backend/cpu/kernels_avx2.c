@@ -117,16 +117,24 @@ INL void pack_x(si_dtype t, xpack *p, const si_block_q8x *const xs[NT_MAX], cons
 }
 
 /* d (and for Q4_1 m) of a row's nb blocks as floats, zero up to a multiple of 8. */
+INL uint32_t load_u32_if(const uint8_t *p, int valid) {
+    uint32_t v = 0;
+    if (valid) memcpy(&v, p, sizeof v);
+    return v;
+}
+
 INL void row_scales(si_dtype t, const uint8_t *row, int nb, float *d, float *m) {
     const int bs = (int)si_x86_block_bytes(t);
-    /* A 4-byte gather at each block's start reads d (and m) without leaving the block. */
-    const __m256i vidx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bs));
     const __m256i lo16 = _mm256_set1_epi32(0xffff);
     for (int g = 0; g < nb; g += 8) {
         int n = si_x86_min(8, nb - g);
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256i h = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(const void *)(row + (size_t)g * bs),
-                                                vidx, mask, 1);
+        const uint8_t *p = row + (size_t)g * bs;
+        /* The 4 bytes at each block's start (d, then m or qs) without leaving
+         * the block; scalar loads, as gathers are slow on many processors. */
+        __m256i h = _mm256_setr_epi32((int)load_u32_if(p, 1), (int)load_u32_if(p + bs, n > 1),
+                                      (int)load_u32_if(p + 2 * bs, n > 2), (int)load_u32_if(p + 3 * bs, n > 3),
+                                      (int)load_u32_if(p + 4 * bs, n > 4), (int)load_u32_if(p + 5 * bs, n > 5),
+                                      (int)load_u32_if(p + 6 * bs, n > 6), (int)load_u32_if(p + 7 * bs, n > 7));
         __m256i dh = _mm256_and_si256(h, lo16);
         __m128i d16 = _mm_packus_epi32(_mm256_castsi256_si128(dh), _mm256_extracti128_si256(dh, 1));
         _mm256_storeu_ps(d + g, _mm256_cvtph_ps(d16));
@@ -148,8 +156,11 @@ INL __m256i load_w(si_dtype t, const uint8_t *p) {
     return _mm256_and_si256(v, _mm256_set1_epi8(15));
 }
 
-INL void tile_q(si_dtype t, const int nt, const uint8_t *const rows[NR], const xpack *p, int nb, __m256 acc[NR][NT_MAX]) {
+INL void tile_q(si_dtype t, const int nt, const uint8_t *const rows[NR], const xpack *p, int nb, __m256 out[NR][NT_MAX]) {
     const size_t bs = si_x86_block_bytes(t);
+    /* Local accumulators, copied out once: an array the caller can see
+     * would be kept in memory, stored on every step. */
+    __m256 acc[NR][NT_MAX];
     float dr[NR][KC] __attribute__((aligned(32)));
     float mr[NR][KC] __attribute__((aligned(32)));
 #pragma GCC unroll 4
@@ -188,6 +199,8 @@ INL void tile_q(si_dtype t, const int nt, const uint8_t *const rows[NR], const x
             }
         }
     }
+    for (int r = 0; r < NR; r++)
+        for (int i = 0; i < nt; i++) out[r][i] = acc[r][i];
 }
 
 INL void gemm_q_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
@@ -239,8 +252,9 @@ INL __m256 load_wf(si_dtype t, const uint8_t *p) {
 }
 
 INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[NT_MAX], int n,
-                __m256 acc[NR][NT_MAX]) {
+                __m256 out[NR][NT_MAX]) {
     const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
+    __m256 acc[NR][NT_MAX]; /* local, copied out once (see tile_q) */
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 2
@@ -273,6 +287,8 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
 #pragma GCC unroll 4
             for (int r = 0; r < NR; r++) acc[r][i] = _mm256_fmadd_ps(wv[r], xv[i], acc[r][i]);
     }
+    for (int r = 0; r < NR; r++)
+        for (int i = 0; i < nt; i++) out[r][i] = acc[r][i];
 }
 
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
