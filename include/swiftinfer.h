@@ -40,6 +40,7 @@ typedef struct {
     int n_threads;      /* CPU threads; 0 = one per core */
     const char *device; /* "cpu" (default) or "cuda" */
     int max_batch;      /* most tokens in one forward pass (default 256) */
+    bool precise;       /* scalar reference products: float32 activations, double sums (slow; for checks) */
 } si_model_params;
 
 si_model_params si_model_default_params(void);
@@ -129,6 +130,7 @@ void si_tokenizer_free(si_tokenizer *t);
 enum {
     SI_ENCODE_BOS = 1,     /* prepend BOS */
     SI_ENCODE_SPECIAL = 2, /* special-token strings in the text become their single ids */
+    SI_ENCODE_CONTINUE = 4, /* the text continues earlier text: no SentencePiece dummy prefix */
 };
 /* Writes up to cap ids; returns the total count (call again if larger than cap) or -1. */
 int64_t si_tokenize(const si_tokenizer *t, const char *text, size_t len, int flags, int32_t *out, int64_t cap);
@@ -181,11 +183,62 @@ int64_t si_chat_begin(const si_tokenizer *t, si_template tpl, const char *system
  * this is the first user message (Llama-2 puts the system message inside it). */
 int64_t si_chat_user_turn(const si_tokenizer *t, si_template tpl, const char *system, const char *user, bool first,
                           int32_t *out, int64_t cap);
+/* A whole assistant message given as text (a reply from the history a client
+ * sends back): its tokens, its end-of-turn token and the closing tokens. */
+int64_t si_chat_assistant_turn(const si_tokenizer *t, si_template tpl, const char *content, int32_t *out, int64_t cap);
 /* What closes an assistant reply after the reply's own end-of-turn token
  * (which the model generated and the cache already holds). */
 int64_t si_chat_assistant_end(const si_tokenizer *t, si_template tpl, int32_t *out, int64_t cap);
 /* The token that ends an assistant reply in this template (e.g. <|im_end|>, </s>, <|eot_id|>). */
 int32_t si_chat_end_of_turn(const si_tokenizer *t, si_template tpl);
+
+/* ---- Conversations: an endless chat in one session ---- */
+
+typedef struct si_conversation si_conversation;
+
+typedef struct {
+    si_session_params session; /* the cache (sinks, window) */
+    si_template tpl;           /* SI_TEMPLATE_AUTO: from the model's metadata */
+    const char *system;        /* system message; NULL: the template's default */
+    int max_input_tokens;      /* a longer user turn is cut from the left (default 2048) */
+    bool ignore_eos;           /* never end a reply early (benchmarks) */
+} si_conversation_params;
+
+si_conversation_params si_conversation_default_params(void);
+si_conversation *si_conversation_create(si_model *m, const si_conversation_params *p);
+void si_conversation_free(si_conversation *c);
+/* Starts over (new cache, new system message). */
+int si_conversation_reset(si_conversation *c);
+si_session *si_conversation_session(si_conversation *c);
+si_template si_conversation_template(const si_conversation *c);
+
+/* Adds a user message and prefills it; *prompt_tokens (if not NULL) gets the
+ * number of tokens fed. Ends an unfinished reply first. 0 or -1. */
+int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_tokens);
+/* Samples and feeds the next token of the assistant's reply. Returns the
+ * token, SI_REPLY_END when the reply ended (its end-of-turn token is fed and
+ * the template's closing tokens too), or -1 on error. */
+#define SI_REPLY_END (-2)
+int32_t si_conversation_next(si_conversation *c, si_sampler *s);
+/* Ends the reply early (e.g. at a token limit), closing it as the template
+ * requires, so the next user message continues a well-formed conversation. */
+int si_conversation_end_reply(si_conversation *c);
+
+typedef struct {
+    const char *role; /* "system" (first only), "user" or "assistant" */
+    const char *content;
+} si_chat_message;
+
+/* A whole conversation at once, tokenized exactly as Hugging Face's
+ * apply_chat_template would (for rebuilding a conversation from its history).
+ * Built piece by piece with the functions above, a reply that starts with
+ * whitespace may tokenize differently at its boundary with the prompt, since
+ * the prompt was tokenized before the reply existed. The user turns include
+ * the generation prompt, so a conversation ending in a user message is
+ * ready for the reply; add_generation_prompt=false requires it to end with
+ * an assistant message. */
+int64_t si_chat_render(const si_tokenizer *t, si_template tpl, const si_chat_message *msgs, int n,
+                       bool add_generation_prompt, int32_t *out, int64_t cap);
 
 /* Writes a Hugging Face folder (float32 model.safetensors, config.json and
  * tokenizer files) holding the same weights as the model: dequantized, and

@@ -11,8 +11,12 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, "the main job: MT-Bench turns as one endless conversation, with per-round statistics"},
+    {"chat", cmd_chat, "interactive endless conversation (/reset, /stats, /quit)"},
     {"generate", cmd_generate, "generate text from a prompt, streamed, with tokens/s"},
     {"tokenize", cmd_tokenize, "print the token ids of each {\"text\"} line of a JSONL file"},
+    {"perplexity", cmd_perplexity, "perplexity of a text under the streaming, window, recompute or dense cache"},
+    {"bench", cmd_bench, "prompt/generation speed (llama-bench style) and flat-cost streaming test"},
     {"info", cmd_info, "describe a model"},
     {"export-hf", cmd_export, "write a model as a float32 Hugging Face folder"},
 };

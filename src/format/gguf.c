@@ -40,6 +40,20 @@ char *si_gguf_read_name(si_cursor *c) {
     return copy;
 }
 
+int si_gguf_index_entry(si_name_index *ix, const char *kind, const char *name, int64_t i, int parse_rc) {
+    if (parse_rc) {
+        if (name)
+            si_error_prefix("%s '%s'", kind, name);
+        else
+            si_error_prefix("%s #%lld", kind, (long long)i);
+        return -1;
+    }
+    int64_t first;
+    if (si_name_index_add(ix, name, i, &first))
+        return si_fail("duplicate %s '%s' (entries %lld and %lld)", kind, name, (long long)first, (long long)i);
+    return 0;
+}
+
 static int check_version(uint32_t version) {
     if (version == 2 || version == 3) return 0;
     if (version == 1) return si_fail("unsupported GGUF version 1 (only versions 2 and 3 are read)");

@@ -58,13 +58,15 @@ int si_gguf_get_bool(const si_gguf *g, const char *key, bool *out);
 int si_gguf_get_str(const si_gguf *g, const char *key, const char **s, size_t *len);
 
 /* Arrays: element type and count. For numeric arrays *data points at the packed
- * little-endian elements in the file; for string arrays use si_gguf_arr_str. */
+ * little-endian elements in the file (not necessarily aligned: memcpy them);
+ * for string arrays use si_gguf_arr_str. *data is NULL for string arrays and
+ * arrays of arrays (those are validated at open but not indexed). */
 int si_gguf_get_arr(const si_gguf *g, const char *key, si_gguf_type *elem_type, uint64_t *count,
                     const void **data);
 /* i-th string of a string array (0 or -1 as above, 1 if the key is absent). */
 int si_gguf_arr_str(const si_gguf *g, const char *key, uint64_t i, const char **s, size_t *len);
 
-/* Iteration over all keys (for inspection tools). */
+/* Iteration over all keys (for inspection tools); NULL / (si_gguf_type)-1 out of range. */
 int64_t si_gguf_n_kv(const si_gguf *g);
 const char *si_gguf_kv_key(const si_gguf *g, int64_t i);
 si_gguf_type si_gguf_kv_type(const si_gguf *g, int64_t i);

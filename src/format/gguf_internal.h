@@ -44,6 +44,11 @@ int si_gguf_read_string(si_cursor *c, uint64_t max_len, const unsigned char **s,
 /* A copy of a key or tensor name: 1..SI_GGUF_MAX_NAME bytes, no NUL inside. */
 char *si_gguf_read_name(si_cursor *c);
 
+/* Ends the parse of entry i of a table (kind: "metadata key" or "tensor"):
+ * a failed parse (parse_rc != 0) gets the entry named in its error; a parsed
+ * one is added to the index, and a name already there refused. */
+int si_gguf_index_entry(si_name_index *ix, const char *kind, const char *name, int64_t i, int parse_rc);
+
 /* Parses n_kv metadata entries at the cursor into g->kv and g->kv_index. */
 int si_gguf_parse_kv(si_gguf *g, si_cursor *c);
 void si_gguf_free_kv(si_gguf *g);

@@ -100,17 +100,8 @@ int si_gguf_parse_kv(si_gguf *g, si_cursor *c) {
     if (!g->kv || si_name_index_init(&g->kv_index, (size_t)g->n_kv)) return -1;
     for (int64_t i = 0; i < g->n_kv; i++) {
         si_gguf_kv *kv = &g->kv[i];
-        if (parse_entry(c, kv)) {
-            if (kv->key)
-                si_error_prefix("metadata key '%s'", kv->key);
-            else
-                si_error_prefix("metadata entry %lld", (long long)i);
-            return -1;
-        }
-        int64_t first;
-        if (si_name_index_add(&g->kv_index, kv->key, i, &first))
-            return si_fail("duplicate metadata key '%s' (entries %lld and %lld)", kv->key, (long long)first,
-                           (long long)i);
+        int rc = parse_entry(c, kv);
+        if (si_gguf_index_entry(&g->kv_index, "metadata key", kv->key, i, rc)) return -1;
     }
     return 0;
 }
@@ -174,28 +165,28 @@ int si_gguf_read_alignment(si_gguf *g) {
     return 0;
 }
 
-int si_gguf_get_u32(const si_gguf *g, const char *key, uint32_t *out) {
+/* An integer entry of any integer type whose value lies in lo..hi. */
+static int get_integer(const si_gguf *g, const char *key, int64_t lo, int64_t hi, const char *target, int64_t *out) {
     const si_gguf_kv *kv = find_kv(g, key);
     if (!kv) return 1;
     uint64_t u;
     int64_t s;
     int kind = integer_value(kv, &u, &s);
     if (kind < 0) return wrong_type(g, kv, "an integer");
-    if (kind > 0 || u > UINT32_MAX) return out_of_range(g, kv, "uint32");
-    *out = (uint32_t)u;
+    if (kind == 0 ? u > (uint64_t)hi : s < lo) return out_of_range(g, kv, target);
+    *out = kind > 0 ? s : (int64_t)u;
     return 0;
 }
 
+int si_gguf_get_u32(const si_gguf *g, const char *key, uint32_t *out) {
+    int64_t v;
+    int rc = get_integer(g, key, 0, UINT32_MAX, "uint32", &v);
+    if (rc == 0) *out = (uint32_t)v;
+    return rc;
+}
+
 int si_gguf_get_i64(const si_gguf *g, const char *key, int64_t *out) {
-    const si_gguf_kv *kv = find_kv(g, key);
-    if (!kv) return 1;
-    uint64_t u;
-    int64_t s;
-    int kind = integer_value(kv, &u, &s);
-    if (kind < 0) return wrong_type(g, kv, "an integer");
-    if (kind == 0 && u > INT64_MAX) return out_of_range(g, kv, "int64");
-    *out = kind > 0 ? s : (int64_t)u;
-    return 0;
+    return get_integer(g, key, INT64_MIN, INT64_MAX, "int64", out);
 }
 
 int si_gguf_get_f32(const si_gguf *g, const char *key, float *out) {

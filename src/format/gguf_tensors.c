@@ -66,17 +66,8 @@ int si_gguf_parse_tensor_table(si_gguf *g, si_cursor *c, uint64_t *offsets) {
     if (!g->tensors || si_name_index_init(&g->tensor_index, (size_t)g->n_tensors)) return -1;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         si_tensor *t = &g->tensors[i];
-        if (parse_tensor_info(c, t, &offsets[i])) {
-            if (t->name)
-                si_error_prefix("tensor '%s'", t->name);
-            else
-                si_error_prefix("tensor entry %lld", (long long)i);
-            return -1;
-        }
-        int64_t first;
-        if (si_name_index_add(&g->tensor_index, t->name, i, &first))
-            return si_fail("duplicate tensor name '%s' (entries %lld and %lld)", t->name, (long long)first,
-                           (long long)i);
+        int rc = parse_tensor_info(c, t, &offsets[i]);
+        if (si_gguf_index_entry(&g->tensor_index, "tensor", t->name, i, rc)) return -1;
     }
     return 0;
 }

@@ -12,11 +12,17 @@
 #define SI_SAFETENSORS_MAX_HEADER (100u << 20) /* bytes of JSON header per shard */
 #define SI_SAFETENSORS_MAX_SHARDS 1024
 #define SI_SAFETENSORS_MAX_TENSORS 262144
+#define SI_SAFETENSORS_MAX_DIM ((int64_t)1 << 40) /* elements along one dimension */
 
 typedef struct si_safetensors si_safetensors;
 
 /* path: a .safetensors file, an index .json, or a folder holding either
- * model.safetensors or model.safetensors.index.json. */
+ * model.safetensors (preferred) or model.safetensors.index.json.
+ * Everything is checked at open: a tensor with a dtype other than F32, F16 or
+ * BF16, a shape of more than 4 dimensions or with an empty one, or bytes
+ * outside its shard fails the open, naming the shard and the tensor.
+ * Tensor data is not necessarily aligned: safetensors packs tensors back to
+ * back, so an F32 tensor may follow an odd number of F16 elements. */
 si_safetensors *si_safetensors_open(const char *path);
 void si_safetensors_close(si_safetensors *s);
 

@@ -9,21 +9,16 @@
 
 typedef float vf4 __attribute__((vector_size(16)));
 
-void si_rope_rotate(float *dst, const float *src, const float *cs, int head_dim, int style) {
+void si_rope_rotate(float *dst, const float *src, const double *cs, int head_dim, int style) {
     int half = head_dim / 2;
-    const float *cosv = cs, *sinv = cs + half;
-    if (style == SI_ROPE_ADJACENT) {
-        for (int i = 0; i < half; i++) {
-            float x0 = src[2 * i], x1 = src[2 * i + 1];
-            dst[2 * i] = x0 * cosv[i] - x1 * sinv[i];
-            dst[2 * i + 1] = x0 * sinv[i] + x1 * cosv[i];
-        }
-    } else {
-        for (int i = 0; i < half; i++) {
-            float x0 = src[i], x1 = src[i + half];
-            dst[i] = x0 * cosv[i] - x1 * sinv[i];
-            dst[i + half] = x0 * sinv[i] + x1 * cosv[i];
-        }
+    const double *cosv = cs, *sinv = cs + half;
+    /* pair i is (i0, i1): adjacent elements, or i and i + half */
+    int step = style == SI_ROPE_ADJACENT ? 2 : 1, gap = style == SI_ROPE_ADJACENT ? 1 : half;
+    for (int i = 0; i < half; i++) {
+        int i0 = i * step, i1 = i0 + gap;
+        double x0 = src[i0], x1 = src[i1];
+        dst[i0] = (float)(x0 * cosv[i] - x1 * sinv[i]);
+        dst[i1] = (float)(x0 * sinv[i] + x1 * cosv[i]);
     }
 }
 
@@ -53,7 +48,7 @@ static void store_task(void *p, int i, int thread) {
     si_kvcache *kc = run->cache;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
     float *k = a->k + (size_t)i * kv_dim;
-    const float *rope_k = a->rope + (size_t)i * 3 * hd;
+    const double *rope_k = a->rope + (size_t)i * 3 * hd;
     for (int h = 0; h < hp->n_kv_heads; h++) si_rope_rotate(k + h * hd, k + h * hd, rope_k, hd, hp->rope_style);
     int slot = si_cache_slot(kc, run->t0 + (i - run->first));
     memcpy(cache_row(kc, kc->k, a->layer, slot), k, (size_t)kv_dim * sizeof(float));
@@ -62,12 +57,17 @@ static void store_task(void *p, int i, int thread) {
 
 /* Raw q . k for the keys in slots s0 .. s0 + n - 1 of one layer and KV head,
  * by the kernel set's F32 GEMV (a scalar dot is one long chain of dependent
- * adds; the kernels keep 16 lanes of partial sums). */
-static void key_dots(const si_cpu_kernels *k, const si_kvcache *kc, int layer, int kvh, int hd, const float *q, int s0,
+ * adds; the kernels keep 16 lanes of partial sums), or in precise mode by
+ * the reference (double sums). */
+static void key_dots(const si_cpu_backend *be, const si_kvcache *kc, int layer, int kvh, int hd, const float *q, int s0,
                      int n, float *dst) {
     if (n <= 0) return;
     const float *rows = cache_row(kc, kc->k, layer, s0) + kvh * hd;
-    k->gemm_f(SI_DTYPE_F32, rows, (size_t)kc->kv_dim * sizeof(float), n, q, hd, 1, dst, n);
+    size_t row_bytes = (size_t)kc->kv_dim * sizeof(float);
+    if (be->precise)
+        si_gemm_f_ref(SI_DTYPE_F32, rows, row_bytes, n, q, hd, 1, dst, n);
+    else
+        be->kern->gemm_f(SI_DTYPE_F32, rows, row_bytes, n, q, hd, 1, dst, n);
 }
 
 static void attend_task(void *p, int task, int thread) {
@@ -81,7 +81,7 @@ static void attend_task(void *p, int task, int thread) {
     const si_kvcache *kc = run->cache;
     int64_t t = run->t0 + (i - run->first);
     const float *q = a->q + (size_t)i * q_dim + h * hd;
-    const float *rope = a->rope + (size_t)i * 3 * hd;
+    const double *rope = a->rope + (size_t)i * 3 * hd;
     float *qw = c->be->qrot + (size_t)thread * 2 * hd, *qs = qw + hd;
     float *scores = c->be->scores + (size_t)thread * c->be->scores_cap;
     float scale = 1.0f / sqrtf((float)hd);
@@ -93,13 +93,12 @@ static void attend_task(void *p, int task, int thread) {
     int n_win = (int)(t - wb + 1 > 0 ? t - wb + 1 : 0);
     int n = n_sinks + n_win;
 
-    const si_cpu_kernels *k = c->be->kern;
-    key_dots(k, kc, a->layer, kvh, hd, qs, 0, n_sinks, scores);
+    key_dots(c->be, kc, a->layer, kvh, hd, qs, 0, n_sinks, scores);
     /* The window's slots run from its first to the ring's end, then wrap to just after the sinks. */
     int slot = n_win ? si_cache_slot(kc, wb) : 0;
     int first_run = n_win < kc->slots - slot ? n_win : kc->slots - slot;
-    key_dots(k, kc, a->layer, kvh, hd, qw, slot, first_run, scores + n_sinks);
-    key_dots(k, kc, a->layer, kvh, hd, qw, kc->cfg.sinks, n_win - first_run, scores + n_sinks + first_run);
+    key_dots(c->be, kc, a->layer, kvh, hd, qw, slot, first_run, scores + n_sinks);
+    key_dots(c->be, kc, a->layer, kvh, hd, qw, kc->cfg.sinks, n_win - first_run, scores + n_sinks + first_run);
     float mx = -INFINITY;
     for (int j = 0; j < n; j++) {
         scores[j] *= scale;

@@ -59,11 +59,14 @@ static void matmul_task(void *p, int task, int thread) {
     const char *wr = (const char *)w->data + (size_t)r0 * row_bytes;
     const si_cpu_kernels *k = c->be->kern;
     float *out = c->outs[j] + (size_t)t0 * rows + r0;
-    if (si_dtype_is_quantized(w->dtype)) {
+    const float *in = c->in + (size_t)t0 * c->cols;
+    if (c->be->precise) {
+        si_gemm_f_ref(w->dtype, wr, row_bytes, nr, in, c->cols, nt, out, rows);
+    } else if (si_dtype_is_quantized(w->dtype)) {
         int nb = c->cols / SI_QBLOCK;
         k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx + (size_t)t0 * nb, nb, nt, out, rows);
     } else {
-        k->gemm_f(w->dtype, wr, row_bytes, nr, c->in + (size_t)t0 * c->cols, c->cols, nt, out, rows);
+        k->gemm_f(w->dtype, wr, row_bytes, nr, in, c->cols, nt, out, rows);
     }
 }
 
@@ -78,7 +81,7 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
     int any_quantized = 0;
     long total_rows = 0;
     for (int j = 0; j < count; j++) {
-        any_quantized |= si_dtype_is_quantized(ws[j]->dtype);
+        any_quantized |= si_dtype_is_quantized(ws[j]->dtype) && !c->precise;
         total_rows += ws[j]->ne[1];
     }
     if (any_quantized) {
