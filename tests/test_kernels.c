@@ -190,7 +190,7 @@ static double tolerance(const gemm_case *c, int r, int i) {
      * different orders; the sequential reference's error grows like
      * sqrt(adds) * 2^-24 * |terms| (the worst case, linear in adds, never
      * comes up with random data). Factor 4 leaves room: the worst ratio seen
-     * is about 0.3. A wrong block or element is off by far more. */
+     * is about 0.4. A wrong block or element is off by far more. */
     int adds = si_dtype_is_quantized(c->t) ? 2 * (c->cols / SI_QBLOCK) : c->cols;
     return 4.0 * sqrt((double)adds) * 0x1p-24 * terms + 1e-35;
 }

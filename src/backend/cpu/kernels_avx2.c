@@ -251,6 +251,24 @@ INL __m256 load_wf(si_dtype t, const uint8_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); /* bf16 = top half of an f32 */
 }
 
+/* 8 weights and 8 activations from element j on; the last n % 8 are copied
+ * into zeroed buffers so nothing past the rows is read. */
+INL void load_f8(si_dtype t, const uint8_t *row, const float *x, int j, int n, __m256 *wv, __m256 *xv) {
+    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
+    if (n - j >= 8) {
+        *wv = load_wf(t, row + j * es);
+        *xv = _mm256_loadu_ps(x + j);
+        return;
+    }
+    size_t left = (size_t)(n - j);
+    uint8_t wb[32] = {0};
+    float xb[8] = {0};
+    memcpy(wb, row + j * es, left * es);
+    memcpy(xb, x + j, left * sizeof(float));
+    *wv = load_wf(t, wb);
+    *xv = _mm256_loadu_ps(xb);
+}
+
 INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[NT_MAX], int n,
                 __m256 out[NR][NT_MAX]) {
     const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
@@ -260,27 +278,15 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
 #pragma GCC unroll 2
         for (int i = 0; i < nt; i++) acc[r][i] = _mm256_setzero_ps();
     for (int j = 0; j < n; j += 8) {
-        __m256 wv[NR];
-        __m256 xv[NT_MAX];
+        __m256 wv[NR], xv[NT_MAX], unused;
         if (n - j >= 8) {
 #pragma GCC unroll 4
             for (int r = 0; r < NR; r++) wv[r] = load_wf(t, rows[r] + j * es);
 #pragma GCC unroll 2
             for (int i = 0; i < nt; i++) xv[i] = _mm256_loadu_ps(xs[i] + j);
         } else {
-            /* The last n % 8 elements, copied into zeroed buffers so nothing
-             * past the rows is read. */
-            size_t left = (size_t)(n - j);
-            for (int r = 0; r < NR; r++) {
-                uint8_t buf[32] = {0};
-                memcpy(buf, rows[r] + j * es, left * es);
-                wv[r] = load_wf(t, buf);
-            }
-            for (int i = 0; i < nt; i++) {
-                float buf[8] = {0};
-                memcpy(buf, xs[i] + j, left * sizeof(float));
-                xv[i] = _mm256_loadu_ps(buf);
-            }
+            for (int r = 0; r < NR; r++) load_f8(t, rows[r], xs[0], j, n, &wv[r], &unused);
+            for (int i = 0; i < nt; i++) load_f8(t, rows[0], xs[i], j, n, &unused, &xv[i]);
         }
 #pragma GCC unroll 2
         for (int i = 0; i < nt; i++)
@@ -291,8 +297,31 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
         for (int i = 0; i < nt; i++) out[r][i] = acc[r][i];
 }
 
+/* One slot of hsum4, the same adds in the same order. */
+INL float hsum1(__m256 a) {
+    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a, a), _mm256_hadd_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+}
+
+/* One row against one token: a slot of tile_f, bit for bit. Rows go one
+ * after another: four rows read side by side are four short streams (a row
+ * is 1-2 KB), which the hardware prefetcher follows badly. */
+INL float row_f(si_dtype t, const uint8_t *row, const float *x, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8) {
+        __m256 wv, xv;
+        load_f8(t, row, x, j, n, &wv, &xv);
+        acc = _mm256_fmadd_ps(wv, xv, acc);
+    }
+    return hsum1(acc);
+}
+
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                       float *out, int out_stride) {
+    if (n_tok == 1) {
+        for (int r = 0; r < n_rows; r++) out[r] = row_f(t, (const uint8_t *)w + (size_t)r * row_bytes, x, n);
+        return;
+    }
     for (int r0 = 0; r0 < n_rows; r0 += NR) {
         const uint8_t *rows[NR];
         si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);

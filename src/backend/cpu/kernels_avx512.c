@@ -19,10 +19,11 @@
  * stored nibble = q + 8); offset * sum(x) is subtracted from the integer sums,
  * so they are exact. Q4_1's m * s is one more FMA per 16 blocks.
  *
- * A row is unpacked once per group for up to 4 tokens; the activations are
- * repacked once per call into the layout above (about 11 KB of stack). The
- * lanes are summed once per output; see kernels_x86.h for the
- * batch-invariance contract the loops keep. */
+ * Each 128-byte window of a row is read once and its quads unpacked once for
+ * up to 8 tokens; a call's activations are repacked once into the layout
+ * above (about 22 KB of stack) and serve all its rows. The lanes are summed
+ * once per output; see kernels_x86.h for the batch-invariance contract the
+ * loops keep. Float GEMM: 4 rows x up to 4 tokens of 16-lane FMAs. */
 #include "kernels_x86.h"
 
 #if defined(__x86_64__)
@@ -126,7 +127,7 @@ INL __m256i load256_if(const void *p, int valid) {
     return valid ? _mm256_loadu_si256((const __m256i *)p) : _mm256_setzero_si256();
 }
 
-/* The activations of up to 4 tokens over one K chunk, in the layout above;
+/* The activations of up to QT tokens over one K chunk, in the layout above;
  * blocks past the chunk are zeros. */
 typedef struct {
     __m512i lo[QT][NG][4], hi[QT][NG][4]; /* [token][group][quad] */
@@ -369,8 +370,26 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
         for (int i = 0; i < 4; i++) out[r][i] = acc[r][i];
 }
 
+/* One row against one token, the same FMAs in the same order as a slot of
+ * tile_f and the same lane sum (so the result is the same bit for bit).
+ * Rows go one after another: four rows read side by side are four short
+ * streams (a row is 1-2 KB), which the hardware prefetcher follows badly. */
+INL float row_f(si_dtype t, const uint8_t *row, const float *x, int n) {
+    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        acc = _mm512_fmadd_ps(load_wf(t, row + j * es, m), _mm512_maskz_loadu_ps(m, x + j), acc);
+    }
+    return hsum1(acc);
+}
+
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                       float *out, int out_stride) {
+    if (n_tok == 1) {
+        for (int r = 0; r < n_rows; r++) out[r] = row_f(t, (const uint8_t *)w + (size_t)r * row_bytes, x, n);
+        return;
+    }
     for (int r0 = 0; r0 < n_rows; r0 += NR) {
         const uint8_t *rows[NR];
         si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);
