@@ -181,6 +181,9 @@ int64_t si_chat_begin(const si_tokenizer *t, si_template tpl, const char *system
  * this is the first user message (Llama-2 puts the system message inside it). */
 int64_t si_chat_user_turn(const si_tokenizer *t, si_template tpl, const char *system, const char *user, bool first,
                           int32_t *out, int64_t cap);
+/* A whole assistant message given as text (a reply from the history a client
+ * sends back): its tokens, its end-of-turn token and the closing tokens. */
+int64_t si_chat_assistant_turn(const si_tokenizer *t, si_template tpl, const char *content, int32_t *out, int64_t cap);
 /* What closes an assistant reply after the reply's own end-of-turn token
  * (which the model generated and the cache already holds). */
 int64_t si_chat_assistant_end(const si_tokenizer *t, si_template tpl, int32_t *out, int64_t cap);

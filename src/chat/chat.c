@@ -203,6 +203,21 @@ int64_t si_chat_assistant_end(const si_tokenizer *t, si_template tpl, int32_t *o
     return finish(&b);
 }
 
+int64_t si_chat_assistant_turn(const si_tokenizer *t, si_template tpl, const char *content, int32_t *out, int64_t cap) {
+    builder b = {t, out, cap, 0, 0};
+    if (tpl == SI_TEMPLATE_LLAMA2)
+        put_joined(&b, " ", content, " ", NULL); /* the template strips and pads the reply */
+    else
+        put_str(&b, content);
+    int32_t end = si_chat_end_of_turn(t, tpl);
+    if (end < 0) return si_fail("template %s has no end-of-turn token in this vocabulary", si_template_name(tpl));
+    put_id(&b, end);
+    int64_t head = b.n;
+    int64_t tail = si_chat_assistant_end(t, tpl, head < cap ? out + head : NULL, head < cap ? cap - head : 0);
+    if (tail < 0 || b.failed) return -1;
+    return head + tail;
+}
+
 int32_t si_chat_end_of_turn(const si_tokenizer *t, si_template tpl) {
     switch (tpl) {
     case SI_TEMPLATE_CHATML: return si_tokenizer_find(t, "<|im_end|>");

@@ -80,11 +80,18 @@ typedef struct {
     int n_pending;
     bool at_start; /* true before the first emitted byte (SentencePiece's leading space rule) */
     int flags;
+    int repair; /* how invalid bytes become U+FFFD (set from the tokenizer on each push) */
 } si_detok_state;
+
+/* Enough room for whatever one si_detok_push can write: a vocabulary entry is
+ * at most 1 KiB, and every byte of it (plus 3 pending) could become U+FFFD. */
+#define SI_DETOK_MIN_CAP 4096
 
 void si_detok_init(si_detok_state *st, int flags);
 /* Appends the text completed by token id to out (at most cap bytes, NUL-terminated
- * when cap > 0); returns the number of bytes written. cap >= 64 is always enough. */
+ * when cap > 0); returns the number of bytes written. cap >= SI_DETOK_MIN_CAP is
+ * always enough; with less, a longer piece is cut at a character boundary and
+ * the rest is lost (real vocabularies need a few hundred bytes at most). */
 size_t si_detok_push(const si_tokenizer *t, si_detok_state *st, int32_t id, char *out, size_t cap);
 /* Emits what is still pending (as U+FFFD when incomplete). */
 size_t si_detok_flush(si_detok_state *st, char *out, size_t cap);
