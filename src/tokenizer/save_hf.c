@@ -75,7 +75,7 @@ static int fill_vocab_and_added(const si_tokenizer *t, json_t *vocab, json_t *ad
         if (!s) return si_fail("token %d is not valid UTF-8 and cannot be written to JSON", id);
         const char *text = json_string_value(s);
         size_t len = json_string_length(s);
-        if (si_vocab_find(&t->vocab, text, len) == id) json_object_setn(vocab, text, len, json_integer(id));
+        if (si_vocab_find(&t->vocab, text, len) == id) json_object_setn_new(vocab, text, len, json_integer(id));
         int type = t->vocab.tok[id].type;
         if (type == SI_TOKEN_CONTROL || type == SI_TOKEN_USER_DEFINED || type == SI_TOKEN_UNKNOWN) {
             uint8_t f = t->added_flags ? t->added_flags[id] : 0;
