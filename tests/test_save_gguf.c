@@ -210,6 +210,9 @@ int main(void) {
     size_t all = (size_t)n * nv;
 
     CHECK(si_model_save_gguf(m0, f32, "q9_9") != 0 && strstr(si_last_error(), "q9_9"));
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/x.gguf", tmp);
+    CHECK(si_model_save_gguf(m0, bad, "q8_0") != 0 && strstr(si_last_error(), bad));
     save(m0, f32, "f32");
     save(m0, q8, "q8_0");
     save(m0, q40, "q4_0");

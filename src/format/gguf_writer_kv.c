@@ -37,23 +37,6 @@ void si_wbuf_free(si_wbuf *b) {
     *b = (si_wbuf){0};
 }
 
-static size_t value_size(si_gguf_type t) {
-    switch (t) {
-    case SI_GGUF_UINT8:
-    case SI_GGUF_INT8:
-    case SI_GGUF_BOOL: return 1;
-    case SI_GGUF_UINT16:
-    case SI_GGUF_INT16: return 2;
-    case SI_GGUF_UINT32:
-    case SI_GGUF_INT32:
-    case SI_GGUF_FLOAT32: return 4;
-    case SI_GGUF_UINT64:
-    case SI_GGUF_INT64:
-    case SI_GGUF_FLOAT64: return 8;
-    default: return 0;
-    }
-}
-
 /* One host-layout value of the given size as an integer of its bits. */
 static uint64_t host_bits(const unsigned char *p, size_t size) {
     uint8_t u8;
@@ -112,41 +95,30 @@ static int begin_entry(si_gguf_writer *w, const char *key, si_gguf_type type) {
 
 /* A scalar of a numeric or bool type given as its bits. */
 static int set_scalar(si_gguf_writer *w, const char *key, si_gguf_type type, uint64_t bits) {
-    if (begin_entry(w, key, type) || si_wbuf_le(&w->meta, bits, value_size(type))) {
+    if (begin_entry(w, key, type) || si_wbuf_le(&w->meta, bits, si_gguf_type_size(type))) {
         si_error_prefix("%s: metadata '%.256s'", w->path, key);
         return -1;
     }
     return 0;
 }
 
-int si_gguf_writer_set_u8(si_gguf_writer *w, const char *key, uint8_t v) { return set_scalar(w, key, SI_GGUF_UINT8, v); }
-int si_gguf_writer_set_i8(si_gguf_writer *w, const char *key, int8_t v) {
-    return set_scalar(w, key, SI_GGUF_INT8, (uint8_t)v);
-}
-int si_gguf_writer_set_u16(si_gguf_writer *w, const char *key, uint16_t v) {
-    return set_scalar(w, key, SI_GGUF_UINT16, v);
-}
-int si_gguf_writer_set_i16(si_gguf_writer *w, const char *key, int16_t v) {
-    return set_scalar(w, key, SI_GGUF_INT16, (uint16_t)v);
-}
-int si_gguf_writer_set_u32(si_gguf_writer *w, const char *key, uint32_t v) {
-    return set_scalar(w, key, SI_GGUF_UINT32, v);
-}
-int si_gguf_writer_set_i32(si_gguf_writer *w, const char *key, int32_t v) {
-    return set_scalar(w, key, SI_GGUF_INT32, (uint32_t)v);
-}
-int si_gguf_writer_set_u64(si_gguf_writer *w, const char *key, uint64_t v) {
-    return set_scalar(w, key, SI_GGUF_UINT64, v);
-}
-int si_gguf_writer_set_i64(si_gguf_writer *w, const char *key, int64_t v) {
-    return set_scalar(w, key, SI_GGUF_INT64, (uint64_t)v);
-}
-int si_gguf_writer_set_f32(si_gguf_writer *w, const char *key, float v) {
-    return set_scalar(w, key, SI_GGUF_FLOAT32, host_bits((const unsigned char *)&v, 4));
-}
-int si_gguf_writer_set_f64(si_gguf_writer *w, const char *key, double v) {
-    return set_scalar(w, key, SI_GGUF_FLOAT64, host_bits((const unsigned char *)&v, 8));
-}
+/* Numeric setters: the value's own bytes, stored little-endian. */
+#define SCALAR_SETTER(suffix, ctype, gtype)                                               \
+    int si_gguf_writer_set_##suffix(si_gguf_writer *w, const char *key, ctype v) {        \
+        return set_scalar(w, key, gtype, host_bits((const unsigned char *)&v, sizeof v)); \
+    }
+
+SCALAR_SETTER(u8, uint8_t, SI_GGUF_UINT8)
+SCALAR_SETTER(i8, int8_t, SI_GGUF_INT8)
+SCALAR_SETTER(u16, uint16_t, SI_GGUF_UINT16)
+SCALAR_SETTER(i16, int16_t, SI_GGUF_INT16)
+SCALAR_SETTER(u32, uint32_t, SI_GGUF_UINT32)
+SCALAR_SETTER(i32, int32_t, SI_GGUF_INT32)
+SCALAR_SETTER(u64, uint64_t, SI_GGUF_UINT64)
+SCALAR_SETTER(i64, int64_t, SI_GGUF_INT64)
+SCALAR_SETTER(f32, float, SI_GGUF_FLOAT32)
+SCALAR_SETTER(f64, double, SI_GGUF_FLOAT64)
+
 int si_gguf_writer_set_bool(si_gguf_writer *w, const char *key, bool v) {
     return set_scalar(w, key, SI_GGUF_BOOL, v ? 1 : 0);
 }
@@ -163,7 +135,7 @@ int si_gguf_writer_set_str(si_gguf_writer *w, const char *key, const char *s, si
 
 int si_gguf_writer_begin_arr(si_gguf_writer *w, const char *key, si_gguf_type elem_type, uint64_t count) {
     int rc = 0;
-    if (!value_size(elem_type) && elem_type != SI_GGUF_STRING)
+    if (!si_gguf_type_size(elem_type) && elem_type != SI_GGUF_STRING)
         rc = si_fail("arrays of value type %d are not written", (int)elem_type);
     else if (count > SI_GGUF_MAX_ARRAY)
         rc = si_fail("array of %llu elements exceeds the limit %u", (unsigned long long)count, SI_GGUF_MAX_ARRAY);
@@ -192,7 +164,7 @@ static int check_arr_room(const si_gguf_writer *w, uint64_t n, bool strings) {
 int si_gguf_writer_arr_values(si_gguf_writer *w, const void *values, uint64_t n) {
     if (n == 0) return 0;
     if (check_arr_room(w, n, false)) return si_gguf_writer_fail_here(w);
-    size_t size = value_size(w->arr_type);
+    size_t size = si_gguf_type_size(w->arr_type);
     const unsigned char *p = values;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t bits = host_bits(p + i * size, size);
