@@ -14,7 +14,11 @@ It builds the references
   * the same vocabulary with Llama-3's pre-tokenizer (Split on Llama-3's regex,
     then ByteLevel without regex, ignore_merges=True): checks the "llama-bpe"
     regex stage and ignore_merges against `tokenizers`;
-  * Llama-2: the `sentencepiece` library on the shared tokenizer.model,
+  * Llama-2: the `sentencepiece` library on the shared tokenizer.model, and on
+    two variants of it with another normalizer_spec appended (protobuf merges
+    a repeated message field): remove_extra_whitespaces=true ("llama2_rmws")
+    and add_dummy_prefix=false ("llama2_noprefix"); the test builds the same
+    variants by appending the same bytes,
 and writes one JSON line per case to tests/golden/:
     {"text": ..., "special": bool, "ids": [...]}   (no BOS)
     {"hex": ..., "special": false, "ids": [...]}    (Llama-2 only: bytes that
@@ -27,6 +31,10 @@ With "special": false the byte-level reference has encode_special_tokens=True.
 
 Texts: every MT-Bench turn (data/mt_bench.jsonl), hard cases (below), and a
 few pages of War and Peace and of Pride and Prejudice (CRLF), from ../shared.
+tests/golden/tokenizer_decode_<name>.jsonl holds decoding cases: seeded
+random id sequences (rich in byte tokens, so in invalid UTF-8, and in control
+tokens) with the reference's text: {"ids": [...], "special": bool, "text": ...}
+("special": control tokens rendered, i.e. skip_special_tokens=False).
 tests/golden/tokenizer_books.jsonl holds, for each whole book and tokenizer,
 the id count and the FNV-1a 64 hash of the ids as little-endian int32 bytes
 (the ids themselves would be megabytes).
@@ -85,6 +93,9 @@ INVALID_UTF8 = [b"a\xffb", b"\xe6\x97", b"\xed\xa0\x80", b"\xc0\x80x", b"\xf0\x9
                 b"\x80\x80\x80", b"tail \xf4\x90\x80\x80", b"\xfe\xff mixed caf\xc3\xa9"]
 
 SPECIAL_STRINGS_LLAMA2 = ["<s>", "</s>", "<unk>"]
+
+# normalizer_spec (field 3) holding one bool: remove_extra_whitespaces (4) / add_dummy_prefix (3)
+SPM_VARIANTS = {"llama2_rmws": b"\x1a\x02\x20\x01", "llama2_noprefix": b"\x1a\x02\x18\x00"}
 
 
 def arr(fields, key):
@@ -184,7 +195,15 @@ def make(args):
              for t in hard if has_special(t, SPECIAL_STRINGS_LLAMA2)]
     rows += [{"hex": b.hex(), "special": False, "ids": sp.encode(b)} for b in INVALID_UTF8]
     write(os.path.join(GOLDEN, "tokenizer_llama2.jsonl"), rows)
-    make_books(byte_level_reference(tokens, types, merges, False), sp)
+    with open(args.spm, "rb") as f:
+        model = f.read()
+    for name, extra in SPM_VARIANTS.items():
+        variant = spm.SentencePieceProcessor(model_proto=model + extra)
+        rows = [{"text": t, "special": False, "ids": variant.encode(t)} for t in hard + books[:1]]
+        write(os.path.join(GOLDEN, f"tokenizer_{name}.jsonl"), rows)
+    smollm2 = byte_level_reference(tokens, types, merges, False)
+    make_decode(smollm2, tokens, types, sp)
+    make_books(smollm2, sp)
 
 
 def fnv1a64(ids):
@@ -202,6 +221,45 @@ def make_books(smollm2, sp):
         for tok_name, ids in (("smollm2", hf_ids(smollm2, text, False)), ("llama2", sp.encode(text))):
             rows.append({"tokenizer": tok_name, "file": name, "n_ids": len(ids), "fnv1a64": fnv1a64(ids)})
     write(os.path.join(GOLDEN, "tokenizer_books.jsonl"), rows)
+
+
+def random_id_sequences(n_vocab, byte_ids, special_ids, seed):
+    import random
+    rng = random.Random(seed)
+    seqs = []
+    for k in range(300):
+        pool = [lambda: rng.randrange(n_vocab), lambda: rng.choice(byte_ids), lambda: rng.choice(special_ids)]
+        weights = [5, 4, 1]
+        seqs.append([rng.choices(pool, weights)[0]() for _ in range(1 + k % 30)])
+    return seqs
+
+
+def make_decode(smollm2, tokens, types, sp):
+    b2u = bytes_to_unicode()
+    vocab = {t: i for i, t in enumerate(tokens)}
+    byte_ids = [vocab[b2u[b]] for b in range(0x80, 0x100) if b2u[b] in vocab]
+    specials = [i for i, ty in enumerate(types) if ty == 3]
+    rows = []
+    for ids in random_id_sequences(len(tokens), byte_ids, specials, 1):
+        for special in (False, True):
+            rows.append({"ids": ids, "special": special, "text": smollm2.decode(ids, skip_special_tokens=not special)})
+    write(os.path.join(GOLDEN, "tokenizer_decode_smollm2.jsonl"), rows)
+    byte_ids = [sp.piece_to_id(f"<0x{b:02X}>") for b in range(0x80, 0x100)]
+    rows = [{"ids": ids, "special": False, "text": sp.decode(ids)}
+            for ids in random_id_sequences(sp.get_piece_size(), byte_ids, [0, 1, 2], 2)]
+    write(os.path.join(GOLDEN, "tokenizer_decode_llama2.jsonl"), rows)
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> character table (as in its encoder.py)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
 
 
 def load_golden(name):

@@ -138,10 +138,23 @@ static si_utf8_repair repair_of(const si_tokenizer *t) {
     return t->kind == SI_TOKENIZER_SPM ? SI_UTF8_REPAIR_PER_BYTE : SI_UTF8_REPAIR_MAXIMAL;
 }
 
+/* sentencepiece turns each run of byte pieces into text on its own: a
+ * control piece between two byte pieces ends the run even though it decodes
+ * to nothing. (Hugging Face drops skipped special tokens before decoding, so
+ * bytes on both sides of one still join.) */
+static void feed_token(const si_tokenizer *t, int32_t id, int flags, bool *at_start, unsigned char *pending,
+                       int *n_pending, sink *k) {
+    unsigned char bytes[SI_TOKEN_MAX_BYTES];
+    if (t->kind == SI_TOKENIZER_SPM && t->vocab.tok[id].type == SI_TOKEN_CONTROL)
+        utf8_feed(SI_UTF8_REPAIR_PER_BYTE, pending, n_pending, NULL, 0, true, k);
+    size_t len = si_token_bytes(t, id, flags, at_start, bytes);
+    utf8_feed(repair_of(t), pending, n_pending, bytes, len, false, k);
+}
+
 int64_t si_tokenizer_decode(const si_tokenizer *t, const int32_t *ids, int64_t n, int flags, char *out, size_t cap) {
     if (!t || (!ids && n > 0) || n < 0 || (!out && cap > 0)) return si_fail("si_tokenizer_decode: bad arguments");
     sink k = {out, cap, 0, 0, false};
-    unsigned char pending[8], bytes[SI_TOKEN_MAX_BYTES];
+    unsigned char pending[8];
     int n_pending = 0;
     bool at_start = true;
     for (int64_t i = 0; i < n; i++) {
@@ -150,8 +163,7 @@ int64_t si_tokenizer_decode(const si_tokenizer *t, const int32_t *ids, int64_t n
             return si_fail("%s: decoding: token id %d is outside the vocabulary (%d tokens)", t->source, ids[i],
                            t->vocab.n);
         }
-        size_t len = si_token_bytes(t, ids[i], flags, &at_start, bytes);
-        utf8_feed(repair_of(t), pending, &n_pending, bytes, len, false, &k);
+        feed_token(t, ids[i], flags, &at_start, pending, &n_pending, &k);
     }
     utf8_feed(repair_of(t), pending, &n_pending, NULL, 0, true, &k);
     sink_end(&k);
@@ -171,10 +183,8 @@ size_t si_detok_push(const si_tokenizer *t, si_detok_state *st, int32_t id, char
         sink_end(&k);
         return 0;
     }
-    unsigned char bytes[SI_TOKEN_MAX_BYTES];
-    size_t len = si_token_bytes(t, id, st->flags, &st->at_start, bytes);
     st->repair = (int)repair_of(t);
-    utf8_feed(repair_of(t), st->pending, &st->n_pending, bytes, len, false, &k);
+    feed_token(t, id, st->flags, &st->at_start, st->pending, &st->n_pending, &k);
     sink_end(&k);
     return k.written;
 }

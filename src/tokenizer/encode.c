@@ -73,7 +73,7 @@ static int encode_with_specials(si_encode_ctx *c, const unsigned char *s, size_t
 int64_t si_tokenizer_encode(const si_tokenizer *t, const char *text, size_t len, int flags, int32_t *out,
                             int64_t cap) {
     if (!t || (!text && len) || cap < 0 || (!out && cap > 0)) return si_fail("si_tokenizer_encode: bad arguments");
-    si_encode_ctx c = {.t = t, .emit = {out, cap, 0}};
+    si_encode_ctx c = {.t = t, .flags = flags, .emit = {out, cap, 0}};
     int rc = 0;
     for (int s = 0; s < t->pre.n && rc == 0; s++) {
         c.md[s] = pcre2_match_data_create_from_pattern(t->pre.st[s].re, NULL);

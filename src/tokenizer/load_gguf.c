@@ -20,15 +20,22 @@ static int get_numeric_arr(const si_gguf *g, const char *key, si_gguf_type want,
     return 0;
 }
 
+/* A string array's element count; absent is an error when required. */
+static int string_arr(const si_gguf *g, const char *key, uint64_t *n) {
+    si_gguf_type type;
+    const void *unused;
+    int rc = si_gguf_get_arr(g, key, &type, n, &unused);
+    if (rc == 1) return si_fail("%s: no %s", si_gguf_path(g), key);
+    if (rc != 0) return -1;
+    if (type != SI_GGUF_STRING) return si_fail("%s: %s is not a string array", si_gguf_path(g), key);
+    return 0;
+}
+
 static int load_tokens(si_tokenizer *t, const si_gguf *g) {
     const char *path = si_gguf_path(g);
-    si_gguf_type type;
     uint64_t n;
-    const void *unused;
-    int rc = si_gguf_get_arr(g, "tokenizer.ggml.tokens", &type, &n, &unused);
-    if (rc == 1) return si_fail("%s: no tokenizer.ggml.tokens", path);
-    if (rc != 0) return -1;
-    if (type != SI_GGUF_STRING) return si_fail("%s: tokenizer.ggml.tokens is not a string array", path);
+    int rc;
+    if (string_arr(g, "tokenizer.ggml.tokens", &n) != 0) return -1;
     if (n == 0 || n > SI_TOKENIZER_MAX_VOCAB)
         return si_fail("%s: %llu tokens (limit %d)", path, (unsigned long long)n, SI_TOKENIZER_MAX_VOCAB);
     const unsigned char *types = NULL, *scores = NULL;
@@ -54,41 +61,17 @@ static int load_tokens(si_tokenizer *t, const si_gguf *g) {
     return 0;
 }
 
-static int load_merges(si_tokenizer *t, const si_gguf *g) {
-    const char *path = si_gguf_path(g);
-    si_gguf_type type;
-    uint64_t n;
-    const void *unused;
-    int rc = si_gguf_get_arr(g, "tokenizer.ggml.merges", &type, &n, &unused);
-    if (rc == 1) return si_fail("%s: byte-level BPE without tokenizer.ggml.merges", path);
-    if (rc != 0) return -1;
-    if (type != SI_GGUF_STRING) return si_fail("%s: tokenizer.ggml.merges is not a string array", path);
-    if (n > SI_TOKENIZER_MAX_MERGES) return si_fail("%s: %llu merges (limit %d)", path, (unsigned long long)n,
-                                                    SI_TOKENIZER_MAX_MERGES);
-    t->merges = si_malloc((size_t)n * sizeof *t->merges);
-    if (!t->merges) return -1;
-    char joined[2 * SI_TOKEN_MAX_BYTES];
+static int load_merges(si_tokenizer *t, const si_gguf *g, uint64_t n) {
+    if (si_tokenizer_reserve_merges(t, n) != 0) return -1;
     for (uint64_t i = 0; i < n; i++) {
         const char *s;
-        size_t len;
+        size_t len, la;
         if (si_gguf_arr_str(g, "tokenizer.ggml.merges", i, &s, &len) != 0) return -1;
-        const char *sp = memchr(s, ' ', len);
-        if (!sp || memchr(sp + 1, ' ', len - (size_t)(sp - s) - 1) || len > 2 * SI_TOKEN_MAX_BYTES)
-            return si_fail("%s: merge %llu \"%.*s\" is not two tokens", path, (unsigned long long)i,
-                           (int)(len > 40 ? 40 : len), s);
-        size_t la = (size_t)(sp - s), lb = len - la - 1;
-        memcpy(joined, s, la);
-        memcpy(joined + la, sp + 1, lb);
-        int32_t left = si_vocab_find(&t->vocab, s, la), right = si_vocab_find(&t->vocab, sp + 1, lb);
-        int32_t result = si_vocab_find(&t->vocab, joined, la + lb);
-        if (left < 0 || right < 0 || result < 0)
-            return si_fail("%s: merge %llu \"%.*s\" uses a token missing from the vocabulary", path,
-                           (unsigned long long)i, (int)(len > 40 ? 40 : len), s);
-        if (si_merge_map_put(&t->pairs, left, right, -(float)i, result) != 0) return -1;
-        t->merges[i][0] = left;
-        t->merges[i][1] = right;
+        if (si_split_merge_text(s, len, &la) != 0 || si_tokenizer_add_merge(t, s, la, s + la + 1, len - la - 1) != 0) {
+            si_error_prefix("%s", si_gguf_path(g));
+            return -1;
+        }
     }
-    t->n_merges = (int64_t)n;
     return 0;
 }
 
@@ -163,7 +146,10 @@ si_tokenizer *si_tokenizer_from_gguf(const si_gguf *g) {
     si_tokenizer *t = si_tokenizer_alloc(kind, path);
     if (!t) return NULL;
     if (load_tokens(t, g) != 0 || load_settings(t, g) != 0) goto fail;
-    if (kind == SI_TOKENIZER_BPE && (load_merges(t, g) != 0 || load_pre(t, g) != 0)) goto fail;
+    uint64_t n_merges;
+    if (kind == SI_TOKENIZER_BPE && (string_arr(g, "tokenizer.ggml.merges", &n_merges) != 0 ||
+                                     load_merges(t, g, n_merges) != 0 || load_pre(t, g) != 0))
+        goto fail;
     if (kind == SI_TOKENIZER_SPM) {
         /* llama.cpp falls back to <0xXX> pieces whenever the vocabulary has them. */
         for (int32_t id = 0; id < t->vocab.n && !t->byte_fallback; id++)

@@ -127,52 +127,24 @@ static int load_vocab(si_tokenizer *t, json_t *vocab, json_t *added) {
     return rc;
 }
 
-static int find_token(const si_tokenizer *t, const char *s, size_t len, const char *what, json_int_t rank) {
-    int32_t id = si_vocab_find(&t->vocab, s, len);
-    if (id < 0)
-        si_set_error("merge %lld: %s \"%.*s\" is not in the vocabulary", (long long)rank, what,
-                     (int)(len > 40 ? 40 : len), s);
-    return id;
-}
-
 static int load_merges(si_tokenizer *t, json_t *merges) {
     size_t n = json_array_size(merges);
-    if (n > SI_TOKENIZER_MAX_MERGES) return si_fail("%zu merges (limit %d)", n, SI_TOKENIZER_MAX_MERGES);
-    t->merges = si_malloc(n * sizeof *t->merges);
-    if (!t->merges) return -1;
-    char joined[2 * SI_TOKEN_MAX_BYTES];
+    if (si_tokenizer_reserve_merges(t, n) != 0) return -1;
     for (size_t i = 0; i < n; i++) {
-        json_t *m = json_array_get(merges, i);
-        const char *a, *b;
-        size_t la, lb;
+        json_t *m = json_array_get(merges, i), *a = json_array_get(m, 0), *b = json_array_get(m, 1);
+        int rc;
         if (json_is_string(m)) { /* the older "left right" spelling */
-            a = json_string_value(m);
-            const char *sp = strchr(a, ' ');
-            if (!sp || strchr(sp + 1, ' ')) return si_fail("merge %zu \"%.40s\" is not two tokens", i, a);
-            la = (size_t)(sp - a);
-            b = sp + 1;
-            lb = strlen(b);
-        } else if (json_array_size(m) == 2 && json_is_string(json_array_get(m, 0)) &&
-                   json_is_string(json_array_get(m, 1))) {
-            a = json_string_value(json_array_get(m, 0));
-            la = json_string_length(json_array_get(m, 0));
-            b = json_string_value(json_array_get(m, 1));
-            lb = json_string_length(json_array_get(m, 1));
+            size_t la, len = json_string_length(m);
+            const char *s = json_string_value(m);
+            rc = si_split_merge_text(s, len, &la) || si_tokenizer_add_merge(t, s, la, s + la + 1, len - la - 1);
+        } else if (json_array_size(m) == 2 && json_is_string(a) && json_is_string(b)) {
+            rc = si_tokenizer_add_merge(t, json_string_value(a), json_string_length(a), json_string_value(b),
+                                        json_string_length(b));
         } else {
-            return si_fail("merge %zu is neither \"a b\" nor [a, b]", i);
+            rc = si_fail("merge %zu is neither \"a b\" nor [a, b]", i);
         }
-        if (la > SI_TOKEN_MAX_BYTES || lb > SI_TOKEN_MAX_BYTES) return si_fail("merge %zu is too long", i);
-        memcpy(joined, a, la);
-        memcpy(joined + la, b, lb);
-        int32_t left = find_token(t, a, la, "left token", (json_int_t)i);
-        int32_t right = left < 0 ? -1 : find_token(t, b, lb, "right token", (json_int_t)i);
-        int32_t result = right < 0 ? -1 : find_token(t, joined, la + lb, "merged token", (json_int_t)i);
-        if (result < 0) return -1;
-        if (si_merge_map_put(&t->pairs, left, right, -(float)i, result) != 0) return -1;
-        t->merges[i][0] = left;
-        t->merges[i][1] = right;
+        if (rc != 0) return -1;
     }
-    t->n_merges = (int64_t)n;
     return 0;
 }
 

@@ -101,10 +101,11 @@ static int read_trainer(si_tokenizer *t, si_pb_reader *r, trainer_spec *ts) {
         } else if (field == TRAINER_PAD_ID) {
             rc = si_pb_int32(r, &ts->pad);
         } else if (field == TRAINER_UNK_SURFACE && wire == SI_PB_BYTES) {
-            rc = si_pb_bytes(r, &d, &n);
-            if (rc == 0 && n > MAX_UNK_SURFACE) return si_fail("%s: unk_surface longer than %d bytes", t->source, MAX_UNK_SURFACE);
+            if (si_pb_bytes(r, &d, &n) != 0) return -1;
+            if (n > MAX_UNK_SURFACE)
+                return si_fail("%s: unk_surface longer than %d bytes", t->source, MAX_UNK_SURFACE);
             free(t->unk_surface);
-            if (rc == 0 && !(t->unk_surface = si_strndup((const char *)d, n))) return -1;
+            if (!(t->unk_surface = si_strndup((const char *)d, n))) return -1;
         } else {
             rc = si_pb_skip(r, wire);
         }
@@ -199,6 +200,12 @@ si_tokenizer *si_tokenizer_from_spm_bytes(const unsigned char *data, size_t size
      * Mistral, Vicuna) are used with it, as their configs say. */
     t->add_bos = true;
     if (si_tokenizer_finish(t) != 0) goto fail;
+    for (int b = 0; b < 256 && t->byte_fallback; b++) {
+        if (t->byte_token[b] >= 0) continue;
+        /* sentencepiece refuses such a model too */
+        si_set_error("%s: byte_fallback is set but piece <0x%02X> is missing (all 256 byte pieces are needed)", source, b);
+        goto fail;
+    }
     return t;
 fail:
     si_tokenizer_free(t);

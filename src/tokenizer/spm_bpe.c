@@ -29,11 +29,14 @@ static int64_t normalize(si_encode_ctx *c, const unsigned char *s, size_t n) {
     if (t->remove_extra_whitespaces)
         while (i < n && s[i] == ' ') i++;
     if (i == n) return 0; /* nothing but whitespace (or nothing): no tokens, not even the prefix */
-    if (t->add_dummy_prefix) {
+    /* A continuation of text tokenized earlier is not the start of a text:
+     * it gets no dummy prefix. */
+    bool prefix = t->add_dummy_prefix && !(c->flags & SI_ENCODE_CONTINUE);
+    if (prefix) {
         memcpy(out, ws_text, ws);
         k = ws;
     }
-    bool prev_space = t->add_dummy_prefix;
+    bool prev_space = prefix;
     while (i < n) {
         int len = si_utf8_scan(s + i, n - i);
         if (len <= 0) {

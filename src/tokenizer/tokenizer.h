@@ -62,7 +62,15 @@ const char *si_tokenizer_chat_template(const si_tokenizer *t);
 
 /* Encodes len bytes of text (any bytes, invalid UTF-8 included). Writes up to
  * cap ids and returns the total number of ids (which may exceed cap: call again
- * with a larger buffer), or -1 on error. */
+ * with a larger buffer), or -1 on error. Safe to call from several threads.
+ * With SI_ENCODE_SPECIAL, control and user-defined tokens (and SentencePiece's
+ * <unk>) are matched leftmost-longest, as Hugging Face matches added tokens;
+ * without it no token text is special (Hugging Face would still split its
+ * non-special added tokens). SentencePiece normalizes each piece of text
+ * between special tokens on its own, dummy prefix included (Hugging Face's
+ * legacy Llama behaviour). Invalid UTF-8: SentencePiece turns each bad byte
+ * into U+FFFD (as sentencepiece does); byte-level BPE makes each bad byte a
+ * pre-token of its own (Hugging Face cannot take such input). */
 int64_t si_tokenizer_encode(const si_tokenizer *t, const char *text, size_t len, int flags, int32_t *out,
                             int64_t cap);
 

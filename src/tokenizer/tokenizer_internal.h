@@ -184,6 +184,13 @@ int si_tokenizer_apply_hf_config(si_tokenizer *t, const char *path);
 /* save_spm_model.c */
 int si_tokenizer_save_spm_model(const si_tokenizer *t, const char *path);
 
+/* bpe_merges.c: filling the byte-level merge list (loaders) */
+int si_tokenizer_reserve_merges(si_tokenizer *t, uint64_t n);
+/* Appends the next-ranked merge a + b; all three must be vocabulary entries. */
+int si_tokenizer_add_merge(si_tokenizer *t, const char *a, size_t la, const char *b, size_t lb);
+/* "left right" with exactly one space: the length of left. */
+int si_split_merge_text(const char *s, size_t len, size_t *left_len);
+
 /* bpe_bytelevel.c: GPT-2's reversible byte <-> printable character mapping */
 uint32_t si_bytelevel_char(unsigned char b);
 int si_bytelevel_byte(uint32_t cp); /* -1 if cp is not one of the 256 mapped characters */
@@ -205,6 +212,7 @@ typedef struct {
 
 typedef struct {
     const si_tokenizer *t;
+    int flags; /* SI_ENCODE_* */
     si_emit emit;
     si_bpe_work bpe;
     pcre2_match_data *md[SI_PRETOK_MAX_STAGES];
