@@ -19,8 +19,8 @@
 #define MAX_TOKENS 96
 
 /* Natural prose: on odd text the small model's top-2 logits are often near
- * ties, and any change of weights flips those (the source's own Q4_1 kernels
- * disagree with its F32 form on such text as often as Q8_0 does). */
+ * ties, which any change of weights can flip: the check would measure the
+ * text, not the quantizer. */
 static const char TEXT[] =
     "We hold these truths to be self-evident, that all men are created equal, that they are endowed by their "
     "Creator with certain unalienable Rights, that among these are Life, Liberty and the pursuit of Happiness. "
@@ -62,23 +62,20 @@ static float *logits_of(si_model *m, const int32_t *ids, int n) {
 }
 
 /* Same weights in two layouts: position 0 must match bit for bit (RoPE at
- * position 0 is the identity and one key gets all the attention), and every
- * later position within 1e-5 of its largest logit. The layouts order the
- * head dimensions differently, so q.k is summed in a different order: that
- * float32 rounding, carried through 30 layers, is about 1e-4 on logits of
- * about 30 (measured: 1.3e-4 at worst), while a wrong row order changes
- * logits by whole units. Returns the largest absolute difference. */
+ * position 0 is the identity and one key gets all the attention), every
+ * later one within 1e-4. The layouts order the head dimensions differently,
+ * so q.k is summed in a different float32 order: that rounding, carried
+ * through 30 layers, is what remains (measured 5e-5 on logits of about 30),
+ * while a wrong row order changes logits by whole units. Returns the largest
+ * absolute difference. */
 static float check_same_logits(const float *a, const float *b, int n, int n_vocab, const char *what) {
     float worst = 0;
     for (int i = 0; i < n; i++) {
         const float *x = a + (size_t)i * n_vocab, *y = b + (size_t)i * n_vocab;
-        float d = 0, mag = 1;
-        for (int j = 0; j < n_vocab; j++) {
-            d = fmaxf(d, fabsf(x[j] - y[j]));
-            mag = fmaxf(mag, fabsf(x[j]));
-        }
+        float d = 0;
+        for (int j = 0; j < n_vocab; j++) d = fmaxf(d, fabsf(x[j] - y[j]));
         if (i == 0) CHECKF(d == 0, "%s: position 0 differs by %g", what, d);
-        CHECKF(d <= 1e-5f * mag, "%s: position %d differs by %g (largest logit %g)", what, i, d, mag);
+        CHECKF(d <= 1e-4f, "%s: position %d differs by %g", what, i, d);
         worst = fmaxf(worst, d);
     }
     return worst;
