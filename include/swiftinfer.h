@@ -245,6 +245,16 @@ int64_t si_chat_render(const si_tokenizer *t, si_template tpl, const si_chat_mes
  * with llama.cpp's Q/K row permutation undone. */
 int si_model_export_hf(const si_model *m, const char *dir);
 
+/* Writes the model as a llama-architecture GGUF file (hyperparameters,
+ * tokenizer, weights) that llama.cpp and si_model_load read. type: "f32",
+ * "f16", "bf16", "q8_0", "q4_0", "q4_1" for the 2-D weights (norms stay
+ * F32; with q4_0/q4_1 the embeddings and output head are Q8_0; rows that do
+ * not fill 32-blocks fall back to F16), or "keep" for every weight in its
+ * source type. Weights already in the target type are copied unchanged. A
+ * Hugging Face model's Q/K rows are permuted into llama.cpp's order. The file
+ * appears only when complete. 0 or -1. */
+int si_model_save_gguf(const si_model *m, const char *path, const char *type);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "prompt/generation speed (llama-bench style) and flat-cost streaming test"},
     {"info", cmd_info, "describe a model"},
     {"export-hf", cmd_export, "write a model as a float32 Hugging Face folder"},
+    {"quantize", cmd_quantize, "write a model as a GGUF file in another weight type (q8_0, q4_1, f16, ...)"},
 };
 
 static void usage(void) {
