@@ -192,8 +192,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         pthread_mutex_unlock(&s->conn_mu);
     }
     if (s->cfg.quiet == 0 && r->status)
-        fprintf(stderr, "swiftinfer serve: %d %s%s\n", r->status,
-                r->ep == SRV_EP_CHAT ? "/v1/chat/completions" : r->ep == SRV_EP_COMPLETIONS ? "/v1/completions" : "",
+        fprintf(stderr, "swiftinfer serve: %d %s%s\n", r->status, srv_endpoint_name(r->ep),
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
     srv_request_done(r);
     *con_cls = NULL;
@@ -284,7 +283,8 @@ int srv_http_start(srv_server *s, const struct sockaddr *addr, bool ipv6) {
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_request, s,
                                  MHD_OPTION_SOCK_ADDR, addr,
                                  MHD_OPTION_CONNECTION_LIMIT, hard,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s,
+                                 /* later than the watchdog, which answers 408 first */
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.timeout_s + 2,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                                  MHD_OPTION_END);

@@ -32,6 +32,8 @@ struct srv_metrics {
     histogram hist[SRV_H_COUNT];
 };
 
+const char *srv_endpoint_name(srv_endpoint ep) { return (unsigned)ep < SRV_EP_COUNT ? endpoint_names[ep] : "other"; }
+
 srv_metrics *srv_metrics_create(void) {
     srv_metrics *m = calloc(1, sizeof *m);
     if (m) pthread_mutex_init(&m->mu, NULL);

@@ -35,6 +35,7 @@ typedef enum { SRV_G_ACTIVE, SRV_G_QUEUED, SRV_G_SESSIONS, SRV_G_SESSION_BYTES, 
 
 typedef enum { SRV_H_TTFT, SRV_H_TOKEN, SRV_H_COUNT } srv_histogram;
 
+const char *srv_endpoint_name(srv_endpoint ep);
 srv_metrics *srv_metrics_create(void);
 void srv_metrics_free(srv_metrics *m);
 void srv_metrics_request(srv_metrics *m, srv_endpoint ep, int status);
