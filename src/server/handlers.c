@@ -18,12 +18,7 @@ static bool wait_locked(req_ctx *r, srv_job *j, wait_for w) {
     for (;;) {
         if (j->done || (w == UNTIL_STARTED && j->started) || (w == UNTIL_MORE && j->len > r->text_seen)) return true;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        srv_deadline_in(&ts, 100);
         pthread_cond_timedwait(&j->cv, &j->mu, &ts);
         if (!j->done && srv_client_gone(r->conn ? r->conn->fd : -1)) return false;
     }

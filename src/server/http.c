@@ -191,7 +191,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         r->conn->phase_start = srv_now(); /* a kept-alive connection waits for its next request */
         pthread_mutex_unlock(&s->conn_mu);
     }
-    if (s->cfg.quiet == 0 && r->status)
+    bool routine = r->status == 200 && (r->ep == SRV_EP_HEALTH || r->ep == SRV_EP_METRICS);
+    if (s->cfg.quiet == 0 && r->status && !routine)
         fprintf(stderr, "swiftinfer serve: %d %s%s\n", r->status, srv_endpoint_name(r->ep),
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
     srv_request_done(r);
@@ -258,12 +259,7 @@ static void *watchdog(void *arg) {
     pthread_mutex_lock(&s->conn_mu);
     while (!s->stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        srv_deadline_in(&ts, 250);
         pthread_cond_timedwait(&s->stop_cv, &s->conn_mu, &ts);
         double now = srv_now();
         for (conn_rec *cr = s->conns; cr; cr = cr->next)

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 /* One request in flight. The HTTP side reads the fields under mu. */
 typedef struct srv_job {
@@ -60,5 +61,7 @@ void srv_sched_free(srv_sched *s);
 int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *err);
 
 double srv_now(void);
+/* *ts = now + ms on the realtime clock (what pthread_cond_timedwait takes). */
+void srv_deadline_in(struct timespec *ts, long ms);
 
 #endif
