@@ -34,54 +34,77 @@ fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/si-server-test.XXXXXX")"
 key="test-key-$RANDOM$RANDOM"
-# Small limits so the hostile tests can reach each of them quickly.
-"$bin" serve --model "$model" --host 127.0.0.1 --port 0 --api-key "$key" \
-    --parallel 2 --max-queue 2 --max-sessions 6 --max-connections 8 --timeout 3 \
-    --max-body 64 --max-message 16 --default-max-tokens 16 --max-tokens 256 --window 1020 \
-    >"$work/out" 2>"$work/err" &
-pid=$!
+pid=""
 cleanup() {
-    kill -KILL "$pid" 2>/dev/null
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=""
-for _ in $(seq 600); do
-    port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/out")"
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$port" ]; then
-    echo "test_server: the server did not start:"
-    cat "$work/err"
-    exit 1
-fi
-echo "test_server: server pid $pid on port $port"
-
-SI_PORT="$port" SI_KEY="$key" SI_PID="$pid" SI_MODEL_ID="$(basename "$model" .gguf)" SI_TIMEOUT=3 \
-    SI_MAX_CONNECTIONS=8 SI_MAX_BODY=65536 SI_PARALLEL=2 SI_MAX_QUEUE=2 \
-    "$venv/bin/python" -m unittest discover -s "$here/server" -p "test_*.py" -v
-rc=$?
-
-kill -TERM "$pid"
-status=0
-for _ in $(seq 300); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-if kill -0 "$pid" 2>/dev/null; then
-    echo "test_server: the server did not stop within 30 s of SIGTERM"
-    status=1
-else
-    wait "$pid"
-    exit_code=$?
-    if [ "$exit_code" -ne 0 ]; then
-        echo "test_server: the server exited with status $exit_code after SIGTERM:"
-        tail -40 "$work/err"
-        status=1
+# Starts the server (small limits, so the hostile tests can reach each of
+# them quickly); sets pid and port.
+start_server() {
+    "$bin" serve --model "$model" --host 127.0.0.1 --port 0 --api-key "$key" --state-dir "$work/state" \
+        --parallel 2 --max-queue 2 --max-sessions 6 --max-connections 8 --timeout 3 \
+        --max-body 64 --max-message 16 --default-max-tokens 16 --max-tokens 256 --window 1020 \
+        >"$work/out" 2>>"$work/err" &
+    pid=$!
+    port=""
+    for _ in $(seq 600); do
+        port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/out")"
+        [ -n "$port" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$port" ]; then
+        echo "test_server: the server did not start:"
+        cat "$work/err"
+        exit 1
     fi
+    echo "test_server: server pid $pid on port $port"
+}
+
+# SIGTERM, then the exit status must be 0 (under ASan: no leak, no error).
+stop_server() {
+    kill -TERM "$pid"
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "test_server: the server did not stop within 30 s of SIGTERM"
+        return 1
+    fi
+    wait "$pid"
+    local code=$?
+    pid=""
+    if [ "$code" -ne 0 ]; then
+        echo "test_server: the server exited with status $code after SIGTERM:"
+        tail -40 "$work/err"
+        return 1
+    fi
+}
+
+run_py() {
+    SI_PORT="$port" SI_KEY="$key" SI_PID="$pid" SI_MODEL_ID="$(basename "$model" .gguf)" SI_TIMEOUT=3 \
+        SI_MAX_CONNECTIONS=8 SI_MAX_BODY=65536 PYTHONPATH="$here/server" "$venv/bin/python" "$@"
+}
+
+start_server
+run_py -m unittest discover -s "$here/server" -p "test_*.py" -v
+rc=$?
+run_py "$here/server/state_check.py" save "$work/conversation.json" || rc=1
+stop_server || rc=1
+if [ -f "$work/state/index.json" ]; then
+    start_server
+    run_py "$here/server/state_check.py" resume "$work/conversation.json" || rc=1
+    stop_server || rc=1
+else
+    echo "test_server: no $work/state/index.json after shutdown"
+    rc=1
 fi
-[ "$rc" -ne 0 ] && { echo "test_server: server log (last 40 lines):"; tail -40 "$work/err"; }
-[ "$rc" -eq 0 ] && [ "$status" -eq 0 ]
+if [ "$rc" -ne 0 ]; then
+    echo "test_server: server log (last 40 lines):"
+    tail -40 "$work/err"
+fi
+exit "$rc"

@@ -36,6 +36,7 @@ int cmd_serve(int argc, char **argv) {
     specs[n++] = (arg_spec){"--max-message", ARG_INT, &max_message_kib, "KiB of one message at most (default 256)"};
     specs[n++] = (arg_spec){"--max-tokens", ARG_INT, &sc.max_tokens, "largest max_tokens a request may ask for (default 4096)"};
     specs[n++] = (arg_spec){"--default-max-tokens", ARG_INT, &sc.default_max_tokens, "max_tokens when a request gives none (default 512)"};
+    specs[n++] = (arg_spec){"--state-dir", ARG_STR, &sc.state_dir, "save cached conversations here at shutdown, restore them at start"};
     specs[n++] = (arg_spec){"--quiet", ARG_FLAG, &quiet, "no request log on stderr"};
     n = cli_model_specs(&c, specs, n);
     n = cli_cache_specs(&c, specs, n);

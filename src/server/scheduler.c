@@ -541,6 +541,8 @@ void srv_sched_stop(srv_sched *s) {
     }
 }
 
+srv_store *srv_sched_store(srv_sched *s) { return &s->store; }
+
 void srv_sched_free(srv_sched *s) {
     if (!s) return;
     srv_sched_stop(s);

@@ -57,6 +57,8 @@ int srv_sched_start(srv_sched *s);
  * later submissions get 503. */
 void srv_sched_stop(srv_sched *s);
 void srv_sched_free(srv_sched *s);
+/* The session store it owns (to save it once stopped). */
+srv_store *srv_sched_store(srv_sched *s);
 /* Queues a job. 0, or -1 with *err (429 when the queue is full, 503 when stopping). */
 int srv_sched_submit(srv_sched *s, srv_job *j, srv_error *err);
 

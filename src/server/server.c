@@ -3,11 +3,13 @@
  * shutdown in reverse (stop accepting, end the jobs, close connections). */
 #include "http.h"
 #include "sessions.h"
+#include "state.h"
 
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 void srv_config_defaults(srv_config *c) {
@@ -107,6 +109,15 @@ srv_server *srv_start(const srv_config *cfg) {
         srv_store_free(&store);
         goto engine_fail;
     }
+    if (cfg->state_dir) {
+        struct stat sb;
+        if (mkdir(cfg->state_dir, 0700) != 0 && (stat(cfg->state_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
+            fprintf(stderr, "swiftinfer serve: --state-dir %s is not a directory that can be made\n", cfg->state_dir);
+            srv_store_free(&store);
+            goto fail;
+        }
+        srv_state_load(&store, cfg->state_dir);
+    }
     s->metrics = srv_metrics_create();
     s->sched = s->metrics ? srv_sched_create(s->model, &store, s->metrics, &sc) : NULL;
     if (!s->sched || srv_sched_start(s->sched)) {
@@ -135,6 +146,7 @@ void srv_stop(srv_server *s) {
      * the scheduler is freed only once no thread can reach it. */
     srv_sched_stop(s->sched);
     if (s->daemon || s->watchdog_running) srv_http_stop(s);
+    if (s->sched && s->cfg.state_dir) srv_state_save(srv_sched_store(s->sched), s->cfg.state_dir);
     srv_sched_free(s->sched);
     srv_metrics_free(s->metrics);
     si_model_free(s->model);

@@ -31,6 +31,7 @@ typedef struct {
     int max_tokens;           /* the largest max_tokens a request may ask for */
     int default_max_tokens;   /* when it asks for none */
     si_sampler_params sampling;
+    const char *state_dir;    /* cached conversations saved here at shutdown, restored at start (NULL: none) */
     int quiet;                /* no access log on stderr */
 } srv_config;
 

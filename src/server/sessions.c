@@ -153,11 +153,10 @@ static srv_sess *free_slot(srv_store *st) {
 
 srv_sess *srv_store_acquire(srv_store *st, const uint64_t *chain, int n_msgs, const char *name, int *matched) {
     *matched = 0;
-    srv_sess *best = NULL, *same_name = NULL;
+    srv_sess *best = NULL;
     for (int i = 0; i < st->n; i++) {
         srv_sess *s = &st->items[i];
         if (s->busy) continue;
-        if (name && strcmp(s->name, name) == 0) same_name = s;
         if (s->n_msgs > 0 && s->n_msgs < n_msgs && chain[s->n_msgs] == s->chain && name_fits(s, name) &&
             (!best || s->n_msgs > best->n_msgs))
             best = s;
@@ -166,8 +165,10 @@ srv_sess *srv_store_acquire(srv_store *st, const uint64_t *chain, int n_msgs, co
         *matched = best->n_msgs;
         return take(st, best, name, false);
     }
-    /* A named conversation that was edited is rebuilt in its own session. */
-    srv_sess *s = same_name ? same_name : free_slot(st);
+    /* No match (a new, edited or evicted conversation): a fresh cache. An
+     * older session of the same name is left to age out, since one user may
+     * hold several conversations. */
+    srv_sess *s = free_slot(st);
     return s ? take(st, s, name, true) : NULL;
 }
 
