@@ -61,8 +61,9 @@ void srv_store_free(srv_store *st);
  * Prefers the idle session that holds the longest proper prefix (*matched =
  * its message count); else an empty one, a new one, or the least recently
  * used idle one, reset (*matched = 0). name (may be NULL) restricts matches
- * to sessions of that name or of none, so one client's conversations never
- * continue another's. NULL when every session is busy. */
+ * to sessions of that name or of none (a match needs the whole history
+ * anyway, so nothing is shared that the client did not send). NULL when
+ * every session is busy. */
 srv_sess *srv_store_acquire(srv_store *st, const uint64_t *chain, int n_msgs, const char *name, int *matched);
 /* An empty session, for a request that will not be continued (completions). */
 srv_sess *srv_store_acquire_empty(srv_store *st);
