@@ -40,6 +40,7 @@ typedef struct {
     int n_threads;      /* CPU threads; 0 = one per core */
     const char *device; /* "cpu" (default) or "cuda" */
     int max_batch;      /* most tokens in one forward pass (default 256) */
+    bool precise;       /* scalar reference products: float32 activations, double sums (slow; for checks) */
 } si_model_params;
 
 si_model_params si_model_default_params(void);
@@ -138,6 +139,7 @@ void si_tokenizer_free(si_tokenizer *t);
 enum {
     SI_ENCODE_BOS = 1,     /* prepend BOS */
     SI_ENCODE_SPECIAL = 2, /* special-token strings in the text become their single ids */
+    SI_ENCODE_CONTINUE = 4, /* the text continues earlier text: no SentencePiece dummy prefix */
 };
 /* Writes up to cap ids; returns the total count (call again if larger than cap) or -1. */
 int64_t si_tokenize(const si_tokenizer *t, const char *text, size_t len, int flags, int32_t *out, int64_t cap);
@@ -230,6 +232,22 @@ int32_t si_conversation_next(si_conversation *c, si_sampler *s);
 /* Ends the reply early (e.g. at a token limit), closing it as the template
  * requires, so the next user message continues a well-formed conversation. */
 int si_conversation_end_reply(si_conversation *c);
+
+typedef struct {
+    const char *role; /* "system" (first only), "user" or "assistant" */
+    const char *content;
+} si_chat_message;
+
+/* A whole conversation at once, tokenized exactly as Hugging Face's
+ * apply_chat_template would (for rebuilding a conversation from its history).
+ * Built piece by piece with the functions above, a reply that starts with
+ * whitespace may tokenize differently at its boundary with the prompt, since
+ * the prompt was tokenized before the reply existed. The user turns include
+ * the generation prompt, so a conversation ending in a user message is
+ * ready for the reply; add_generation_prompt=false requires it to end with
+ * an assistant message. */
+int64_t si_chat_render(const si_tokenizer *t, si_template tpl, const si_chat_message *msgs, int n,
+                       bool add_generation_prompt, int32_t *out, int64_t cap);
 
 /* Writes a Hugging Face folder (float32 model.safetensors, config.json and
  * tokenizer files) holding the same weights as the model: dequantized, and

@@ -8,5 +8,5 @@ if [ ! -x "$env_dir/bin/python" ]; then
     python3 -m venv "$env_dir"
 fi
 "$env_dir/bin/pip" install --quiet --disable-pip-version-check \
-    torch transformers tokenizers sentencepiece safetensors gguf numpy jinja2 accelerate
+    torch transformers tokenizers sentencepiece safetensors gguf numpy jinja2 accelerate protobuf
 echo "$env_dir/bin/python"

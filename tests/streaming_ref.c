@@ -9,6 +9,7 @@
 #include "streaming_ref.h"
 
 #include "backend/cpu/cpu_backend.h"
+#include "model/forward.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -53,11 +54,8 @@ void streaming_ref_free(streaming_ref *r) {
 
 static void rotate_at(const si_llama *m, float *dst, const float *src, double pos) {
     int hd = m->hp.head_dim, half = hd / 2;
-    float cs[1024];
-    for (int i = 0; i < half; i++) {
-        cs[i] = (float)cos(pos * m->inv_freq[i]);
-        cs[half + i] = (float)sin(pos * m->inv_freq[i]);
-    }
+    double cs[1024];
+    si_rope_table_row(cs, pos, m->inv_freq, half);
     si_rope_rotate(dst, src, cs, hd, m->hp.rope_style);
 }
 

@@ -13,6 +13,7 @@
 #include "../kvcache/kvcache.h"
 #include "../model/llama.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +32,11 @@ typedef struct {
     float *k, *v;      /* [n][kv_dim], not yet rotated; k is rotated in place */
     float *out;        /* [n][n_heads * head_dim] */
     /* [n][3][head_dim]: for each row, cos (first half) and sin (second half)
-     * of the key rotation, the query's window rotation and its sink rotation. */
-    const float *rope;
+     * of the key rotation, the query's window rotation and its sink rotation.
+     * Double, and rotations computed in double and rounded once: keys are
+     * rotated at other angles than the original re-rotates them to, so the
+     * rounding of each rotation must stay at half an ulp of the result. */
+    const double *rope;
     const si_attn_run *runs;
     int n_runs;
 } si_attn_args;
@@ -74,7 +78,7 @@ struct si_backend {
     void (*sync)(si_backend *be);
 };
 
-/* n_threads <= 0: one per available core. */
-si_backend *si_backend_cpu_create(int n_threads);
+/* n_threads <= 0: one per available core. precise: see cpu/cpu_backend.h. */
+si_backend *si_backend_cpu_create(int n_threads, bool precise);
 
 #endif

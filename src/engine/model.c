@@ -21,7 +21,7 @@ si_backend *si_backend_cuda_create(void);
 
 static si_backend *make_backend(const si_model_params *p) {
     const char *dev = p->device && *p->device ? p->device : "cpu";
-    if (strcmp(dev, "cpu") == 0) return si_backend_cpu_create(p->n_threads);
+    if (strcmp(dev, "cpu") == 0) return si_backend_cpu_create(p->n_threads, p->precise);
     if (strcmp(dev, "cuda") == 0) {
 #ifdef SI_HAVE_CUDA
         return si_backend_cuda_create();

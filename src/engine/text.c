@@ -26,7 +26,7 @@ bool si_tokenizer_wants_bos(const si_tokenizer *t) { return si_tokenizer_add_bos
 struct si_streamer {
     const si_tokenizer *tok;
     si_detok_state st;
-    char buf[256];
+    char buf[SI_DETOK_MIN_CAP];
 };
 
 si_streamer *si_streamer_create(const si_tokenizer *t, int flags) {

@@ -22,13 +22,13 @@ struct si_forward {
     int max_tokens, max_logits;
     /* backend buffers, [max_tokens][width] */
     float *x, *h, *q, *k, *v, *att, *gate, *up;
-    float *rope;        /* [max_tokens][3][head_dim] */
-    float *rope_host;
+    double *rope;       /* [max_tokens][3][head_dim] */
+    double *rope_host;
     float *logits;      /* [max_logits][n_vocab] */
 };
 
 static void free_buffers(si_forward *f) {
-    float *bufs[] = {f->x, f->h, f->q, f->k, f->v, f->att, f->gate, f->up, f->rope, f->logits};
+    void *bufs[] = {f->x, f->h, f->q, f->k, f->v, f->att, f->gate, f->up, f->rope, f->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) f->be->free(f->be, bufs[i]);
 }
@@ -56,9 +56,9 @@ si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens,
     f->att = be->alloc(be, n * q_dim * sizeof(float));
     f->gate = be->alloc(be, n * hp->ffn_dim * sizeof(float));
     f->up = be->alloc(be, n * hp->ffn_dim * sizeof(float));
-    f->rope = be->alloc(be, n * 3 * hp->head_dim * sizeof(float));
+    f->rope = be->alloc(be, n * 3 * hp->head_dim * sizeof(double));
     f->logits = be->alloc(be, (size_t)max_logits * hp->n_vocab * sizeof(float));
-    f->rope_host = si_malloc(n * 3 * hp->head_dim * sizeof(float));
+    f->rope_host = si_malloc(n * 3 * hp->head_dim * sizeof(double));
     if (!f->x || !f->h || !f->q || !f->k || !f->v || !f->att || !f->gate || !f->up || !f->rope || !f->logits ||
         !f->rope_host || be->reserve(be, hp, max_tokens, 1)) {
         si_forward_free(f);
@@ -76,11 +76,11 @@ void si_forward_free(si_forward *f) {
 
 int si_forward_max_tokens(const si_forward *f) { return f->max_tokens; }
 
-static void rope_row(float *cs, double pos, const double *inv_freq, int half) {
+void si_rope_table_row(double *cs, double pos, const long double *inv_freq, int half) {
     for (int i = 0; i < half; i++) {
-        double angle = pos * inv_freq[i];
-        cs[i] = (float)cos(angle);
-        cs[half + i] = (float)sin(angle);
+        long double angle = (long double)pos * inv_freq[i];
+        cs[i] = (double)cosl(angle);
+        cs[half + i] = (double)sinl(angle);
     }
 }
 
@@ -91,13 +91,13 @@ static void fill_rope_table(si_forward *f, const si_batch *b) {
         const si_attn_run *run = &b->runs[r];
         for (int i = 0; i < run->n; i++) {
             int64_t t = run->t0 + i;
-            float *row = f->rope_host + (size_t)(run->first + i) * 3 * hd;
-            rope_row(row, si_cache_key_pos(run->cache, t), f->m->inv_freq, half);
-            rope_row(row + hd, si_cache_query_window_pos(run->cache, t), f->m->inv_freq, half);
-            rope_row(row + 2 * hd, si_cache_query_sink_pos(run->cache, t), f->m->inv_freq, half);
+            double *row = f->rope_host + (size_t)(run->first + i) * 3 * hd;
+            si_rope_table_row(row, si_cache_key_pos(run->cache, t), f->m->inv_freq, half);
+            si_rope_table_row(row + hd, si_cache_query_window_pos(run->cache, t), f->m->inv_freq, half);
+            si_rope_table_row(row + 2 * hd, si_cache_query_sink_pos(run->cache, t), f->m->inv_freq, half);
         }
     }
-    f->be->upload(f->be, f->rope, f->rope_host, (size_t)b->n * 3 * hd * sizeof(float));
+    f->be->upload(f->be, f->rope, f->rope_host, (size_t)b->n * 3 * hd * sizeof(double));
 }
 
 static int check_batch(const si_forward *f, const si_batch *b) {

@@ -31,4 +31,7 @@ int si_forward_max_tokens(const si_forward *f);
  * requested rows to logits ([n_logits][n_vocab], host memory). 0 or -1. */
 int si_forward_run(si_forward *f, const si_batch *b, float *logits);
 
+/* cos (first half) and sin (second half) of a rotation to position pos. */
+void si_rope_table_row(double *cs, double pos, const long double *inv_freq, int half);
+
 #endif

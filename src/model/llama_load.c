@@ -218,7 +218,7 @@ static int load_hf(si_llama *m, float *rope_scale, double llama3[4]) {
  * rope_freqs tensor, or computed from config.json's rope_scaling). */
 static int init_inv_freq(si_llama *m, float linear_scale, const si_tensor *factors, const double llama3[4]) {
     int half = m->hp.head_dim / 2;
-    m->inv_freq = si_malloc((size_t)half * sizeof(double));
+    m->inv_freq = si_malloc((size_t)half * sizeof(long double));
     if (!m->inv_freq) return -1;
     if (!(linear_scale > 0)) return si_fail("%s: RoPE scaling factor %g out of range", m->path, linear_scale);
     float *f = NULL;
@@ -228,20 +228,20 @@ static int init_inv_freq(si_llama *m, float linear_scale, const si_tensor *facto
         f = (float *)factors->data;
     }
     for (int i = 0; i < half; i++) {
-        double inv = pow((double)m->hp.rope_theta, -2.0 * i / m->hp.head_dim) / linear_scale;
+        long double inv = powl((long double)m->hp.rope_theta, -2.0L * i / m->hp.head_dim) / linear_scale;
         if (f) {
             if (!(f[i] > 0)) return si_fail("%s: rope_freqs.weight[%d] is not positive", m->path, i);
             inv /= f[i];
         } else if (llama3[0] > 0) {
             double factor = llama3[0], lo = llama3[1], hi = llama3[2], orig = llama3[3];
             if (!(lo > 0 && hi > lo && orig > 0)) return si_fail("%s: llama3 rope_scaling parameters out of range", m->path);
-            double wavelen = 2 * M_PI / inv;
+            double wavelen = 2 * M_PI / (double)inv;
             double lo_wavelen = orig / lo, hi_wavelen = orig / hi;
             if (wavelen > lo_wavelen) {
                 inv /= factor;
             } else if (wavelen >= hi_wavelen) {
                 double smooth = (orig / wavelen - lo) / (hi - lo);
-                inv = (1 - smooth) * inv / factor + smooth * inv;
+                inv = (1 - smooth) * inv / factor + (long double)smooth * inv;
             }
         }
         m->inv_freq[i] = inv;

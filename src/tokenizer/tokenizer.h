@@ -62,7 +62,15 @@ const char *si_tokenizer_chat_template(const si_tokenizer *t);
 
 /* Encodes len bytes of text (any bytes, invalid UTF-8 included). Writes up to
  * cap ids and returns the total number of ids (which may exceed cap: call again
- * with a larger buffer), or -1 on error. */
+ * with a larger buffer), or -1 on error. Safe to call from several threads.
+ * With SI_ENCODE_SPECIAL, control and user-defined tokens (and SentencePiece's
+ * <unk>) are matched leftmost-longest, as Hugging Face matches added tokens;
+ * without it no token text is special (Hugging Face would still split its
+ * non-special added tokens). SentencePiece normalizes each piece of text
+ * between special tokens on its own, dummy prefix included (Hugging Face's
+ * legacy Llama behaviour). Invalid UTF-8: SentencePiece turns each bad byte
+ * into U+FFFD (as sentencepiece does); byte-level BPE makes each bad byte a
+ * pre-token of its own (Hugging Face cannot take such input). */
 int64_t si_tokenizer_encode(const si_tokenizer *t, const char *text, size_t len, int flags, int32_t *out,
                             int64_t cap);
 
@@ -80,11 +88,18 @@ typedef struct {
     int n_pending;
     bool at_start; /* true before the first emitted byte (SentencePiece's leading space rule) */
     int flags;
+    int repair; /* how invalid bytes become U+FFFD (set from the tokenizer on each push) */
 } si_detok_state;
+
+/* Enough room for whatever one si_detok_push can write: a vocabulary entry is
+ * at most 1 KiB, and every byte of it (plus 3 pending) could become U+FFFD. */
+#define SI_DETOK_MIN_CAP 4096
 
 void si_detok_init(si_detok_state *st, int flags);
 /* Appends the text completed by token id to out (at most cap bytes, NUL-terminated
- * when cap > 0); returns the number of bytes written. cap >= 64 is always enough. */
+ * when cap > 0); returns the number of bytes written. cap >= SI_DETOK_MIN_CAP is
+ * always enough; with less, a longer piece is cut at a character boundary and
+ * the rest is lost (real vocabularies need a few hundred bytes at most). */
 size_t si_detok_push(const si_tokenizer *t, si_detok_state *st, int32_t id, char *out, size_t cap);
 /* Emits what is still pending (as U+FFFD when incomplete). */
 size_t si_detok_flush(si_detok_state *st, char *out, size_t cap);

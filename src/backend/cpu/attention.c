@@ -7,21 +7,16 @@
 #include <math.h>
 #include <string.h>
 
-void si_rope_rotate(float *dst, const float *src, const float *cs, int head_dim, int style) {
+void si_rope_rotate(float *dst, const float *src, const double *cs, int head_dim, int style) {
     int half = head_dim / 2;
-    const float *cosv = cs, *sinv = cs + half;
-    if (style == SI_ROPE_ADJACENT) {
-        for (int i = 0; i < half; i++) {
-            float x0 = src[2 * i], x1 = src[2 * i + 1];
-            dst[2 * i] = x0 * cosv[i] - x1 * sinv[i];
-            dst[2 * i + 1] = x0 * sinv[i] + x1 * cosv[i];
-        }
-    } else {
-        for (int i = 0; i < half; i++) {
-            float x0 = src[i], x1 = src[i + half];
-            dst[i] = x0 * cosv[i] - x1 * sinv[i];
-            dst[i + half] = x0 * sinv[i] + x1 * cosv[i];
-        }
+    const double *cosv = cs, *sinv = cs + half;
+    /* pair i is (i0, i1): adjacent elements, or i and i + half */
+    int step = style == SI_ROPE_ADJACENT ? 2 : 1, gap = style == SI_ROPE_ADJACENT ? 1 : half;
+    for (int i = 0; i < half; i++) {
+        int i0 = i * step, i1 = i0 + gap;
+        double x0 = src[i0], x1 = src[i1];
+        dst[i0] = (float)(x0 * cosv[i] - x1 * sinv[i]);
+        dst[i1] = (float)(x0 * sinv[i] + x1 * cosv[i]);
     }
 }
 
@@ -51,7 +46,7 @@ static void store_task(void *p, int i, int thread) {
     si_kvcache *kc = run->cache;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
     float *k = a->k + (size_t)i * kv_dim;
-    const float *rope_k = a->rope + (size_t)i * 3 * hd;
+    const double *rope_k = a->rope + (size_t)i * 3 * hd;
     for (int h = 0; h < hp->n_kv_heads; h++) si_rope_rotate(k + h * hd, k + h * hd, rope_k, hd, hp->rope_style);
     int slot = si_cache_slot(kc, run->t0 + (i - run->first));
     memcpy(cache_row(kc, kc->k, a->layer, slot), k, (size_t)kv_dim * sizeof(float));
@@ -75,7 +70,7 @@ static void attend_task(void *p, int task, int thread) {
     const si_kvcache *kc = run->cache;
     int64_t t = run->t0 + (i - run->first);
     const float *q = a->q + (size_t)i * q_dim + h * hd;
-    const float *rope = a->rope + (size_t)i * 3 * hd;
+    const double *rope = a->rope + (size_t)i * 3 * hd;
     float *qw = c->be->qrot + (size_t)thread * 2 * hd, *qs = qw + hd;
     float *scores = c->be->scores + (size_t)thread * c->be->scores_cap;
     float scale = 1.0f / sqrtf((float)hd);

@@ -144,7 +144,7 @@ static void cpu_destroy(si_backend *be) {
     free(c);
 }
 
-si_backend *si_backend_cpu_create(int n_threads) {
+si_backend *si_backend_cpu_create(int n_threads, bool precise) {
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         n_threads = n > 0 ? (int)n : 1;
@@ -158,6 +158,7 @@ si_backend *si_backend_cpu_create(int n_threads) {
         return NULL;
     }
     c->kern = si_cpu_kernels_get();
+    c->precise = precise;
     si_backend *b = &c->base;
     b->name = "cpu";
     b->n_threads = n_threads;

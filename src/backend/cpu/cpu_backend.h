@@ -12,6 +12,11 @@ typedef struct {
     si_backend base;
     si_pool *pool;
     const si_cpu_kernels *kern;
+    /* Precise mode: every matrix product is the scalar reference — float32
+     * activations (never 8-bit ones, whose rounding is a step function that
+     * turns a tiny input difference into a large output one) and double
+     * accumulation. Slow; for exactness tests and accuracy studies. */
+    bool precise;
     /* Grown on demand, outside the inner loops: quantized activations for
      * matmul, and per-thread attention scores. */
     si_block_q8x *qx;
@@ -26,6 +31,6 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
 void si_cpu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a);
 
 /* Rotates one head vector: dst = R(pos) src, cs = cos[half] then sin[half]. */
-void si_rope_rotate(float *dst, const float *src, const float *cs, int head_dim, int style);
+void si_rope_rotate(float *dst, const float *src, const double *cs, int head_dim, int style);
 
 #endif

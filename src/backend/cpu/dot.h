@@ -29,8 +29,11 @@ static inline bool si_dtype_is_quantized(si_dtype t) {
 void si_quantize_q8x_ref(const float *x, si_block_q8x *y, int n);
 /* Dot product of a weight row (n_blocks blocks of dtype t) with quantized activations. */
 float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_blocks);
-/* Dot product of a float-typed weight row (F32, F16, BF16) with float activations. */
+/* Dot product of a weight row with float activations (any dtype: quantized
+ * rows are dequantized block by block, for the precise mode). */
 float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n);
+void si_gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
+                   float *out, int out_stride);
 
 /* The kernels in use, chosen once at start-up from the processor's features
  * (SWIFTINFER_SIMD=scalar|avx2|avx512 forces a level). */

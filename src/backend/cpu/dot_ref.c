@@ -61,7 +61,7 @@ float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_block
 }
 
 float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
-    float acc = 0;
+    double acc = 0; /* double: the reference and the precise mode keep rounding out of the way */
     switch (t) {
     case SI_DTYPE_F32: {
         const float *r = w;
@@ -78,9 +78,18 @@ float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
         for (int i = 0; i < n; i++) acc += si_bf16_to_f32(r[i]) * x[i];
         break;
     }
-    default: break;
+    default: {
+        /* quantized weights against float activations: the precise mode */
+        float wf[SI_QBLOCK];
+        size_t block_bytes = si_dtype_block_bytes(t);
+        for (int b = 0; b < n / SI_QBLOCK; b++) {
+            si_dequantize_row(t, (const char *)w + b * block_bytes, wf, SI_QBLOCK);
+            for (int j = 0; j < SI_QBLOCK; j++) acc += wf[j] * x[b * SI_QBLOCK + j];
+        }
+        break;
     }
-    return acc;
+    }
+    return (float)acc;
 }
 
 static void gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
@@ -90,7 +99,7 @@ static void gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
             out[(size_t)i * out_stride + r] = si_dot_q_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n_blocks, n_blocks);
 }
 
-static void gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
+void si_gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                        float *out, int out_stride) {
     for (int i = 0; i < n_tok; i++)
         for (int r = 0; r < n_rows; r++)
@@ -101,5 +110,5 @@ const si_cpu_kernels si_cpu_kernels_scalar = {
     .name = "scalar",
     .quantize_q8x = si_quantize_q8x_ref,
     .gemm_q = gemm_q_ref,
-    .gemm_f = gemm_f_ref,
+    .gemm_f = si_gemm_f_ref,
 };

@@ -45,7 +45,9 @@ static void matmul_task(void *p, int task, int thread) {
     const char *wr = (const char *)w->data + (size_t)r0 * row_bytes;
     const si_cpu_kernels *k = c->be->kern;
     float *out = c->outs[j] + r0;
-    if (si_dtype_is_quantized(w->dtype))
+    if (c->be->precise)
+        si_gemm_f_ref(w->dtype, wr, row_bytes, nr, c->in, c->cols, c->n, out, rows);
+    else if (si_dtype_is_quantized(w->dtype))
         k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx, c->cols / SI_QBLOCK, c->n, out, rows);
     else
         k->gemm_f(w->dtype, wr, row_bytes, nr, c->in, c->cols, c->n, out, rows);
@@ -62,7 +64,7 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
     int any_quantized = 0;
     long total_rows = 0;
     for (int j = 0; j < count; j++) {
-        any_quantized |= si_dtype_is_quantized(ws[j]->dtype);
+        any_quantized |= si_dtype_is_quantized(ws[j]->dtype) && !c->precise;
         total_rows += ws[j]->ne[1];
     }
     if (any_quantized) {

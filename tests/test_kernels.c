@@ -1,0 +1,314 @@
+/* tests/test_kernels.c: every SIMD kernel level this processor has, against
+ * the scalar reference (backend/cpu/dot_ref.c, the definition of correct).
+ *
+ *  - quantize_q8x: bit-identical blocks (d, s and qs), random rows and edge
+ *    blocks (zeros, ties of round-half-even, huge, tiny, one spike).
+ *  - gemm_q (Q8_0, Q4_0, Q4_1) and gemm_f (F32, F16, BF16): every output
+ *    within a tolerance relative to the sum of |terms| (the only allowed
+ *    difference is float summation order), for n_blocks 1..48 and longer
+ *    rows (more than one K chunk), row counts that are not multiples of the
+ *    tile (1, 3, 5, 17, 64, 517), token counts 1, 2, 3, 5, 8, 17, and an out
+ *    stride wider than n_rows (the gaps must stay untouched).
+ *  - Batch invariance: a row's result for a token is bit-identical whether
+ *    computed alone (one row, one token) or inside any batch.
+ * Weights mix random blocks with edge blocks: all-zero, extreme codes (-128,
+ * 127, nibbles 0 and 15), negative, tiny (subnormal f16) and huge scales. */
+#include "backend/cpu/dot.h"
+#include "testutil.h"
+#include "util/half.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t next_u32(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+
+static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)(next_u32() >> 8) / 16777216.0f; }
+
+/* ---- data ----------------------------------------------------------------- */
+
+/* An f16 scale: mostly ordinary, sometimes negative, subnormal, zero or the largest. */
+static uint16_t rand_scale(void) {
+    switch (next_u32() % 16) {
+    case 0: return 0x0001;                 /* smallest subnormal */
+    case 1: return 0x7bff;                 /* 65504 */
+    case 2: return 0x0000;
+    case 3: return si_f32_to_f16(-uniform(0.001f, 0.1f));
+    default: return si_f32_to_f16(uniform(-0.05f, 0.05f));
+    }
+}
+
+static void fill_weights(si_dtype t, uint8_t *row, int nb) {
+    for (int b = 0; b < nb; b++) {
+        int kind = (int)(next_u32() % 8); /* 0: all zero, 1: extreme codes, else random */
+        if (t == SI_DTYPE_Q8_0) {
+            si_block_q8_0 *q = (si_block_q8_0 *)(void *)row + b;
+            si_block_q8_0 v;
+            v.d = rand_scale();
+            for (int j = 0; j < SI_QBLOCK; j++)
+                v.qs[j] = kind == 0 ? 0 : kind == 1 ? (int8_t)(j % 2 ? 127 : -128) : (int8_t)(next_u32() & 255);
+            memcpy(q, &v, sizeof v);
+        } else {
+            uint8_t qs[SI_QBLOCK / 2];
+            for (int j = 0; j < SI_QBLOCK / 2; j++)
+                qs[j] = kind == 0 ? (t == SI_DTYPE_Q4_0 ? 0x88 : 0) : kind == 1 ? (j % 2 ? 0xf0 : 0x0f) : (uint8_t)next_u32();
+            if (t == SI_DTYPE_Q4_0) {
+                si_block_q4_0 v = {.d = rand_scale()};
+                memcpy(v.qs, qs, sizeof qs);
+                memcpy((si_block_q4_0 *)(void *)row + b, &v, sizeof v);
+            } else {
+                si_block_q4_1 v = {.d = rand_scale(), .m = rand_scale()};
+                memcpy(v.qs, qs, sizeof qs);
+                memcpy((si_block_q4_1 *)(void *)row + b, &v, sizeof v);
+            }
+        }
+    }
+}
+
+/* Activations: random, with some edge blocks. */
+static void fill_x(float *x, int n) {
+    for (int b = 0; b < n / SI_QBLOCK; b++) {
+        float *xb = x + b * SI_QBLOCK;
+        int kind = (int)(next_u32() % 10);
+        float scale = kind == 5 ? 1e-30f : kind == 6 ? 1e6f : uniform(0.1f, 4.0f);
+        for (int j = 0; j < SI_QBLOCK; j++) {
+            switch (kind) {
+            case 0: xb[j] = 0; break;
+            case 1: xb[j] = j == 7 ? -scale : 0; break; /* one spike */
+            /* amax 127 makes d = 1: every x.5 is a tie for round-half-even. */
+            case 2: xb[j] = j == 0 ? 127.0f : (float)((int)(next_u32() % 253) - 126) + 0.5f; break;
+            case 3: xb[j] = j % 2 ? scale : -scale; break; /* all at max magnitude */
+            default: xb[j] = uniform(-scale, scale); break;
+            }
+        }
+    }
+}
+
+/* ---- quantize ------------------------------------------------------------- */
+
+static void test_quantize(const si_cpu_kernels *k) {
+    enum { N = 1536 };
+    float *x = malloc(N * sizeof(float));
+    si_block_q8x *a = malloc(N / SI_QBLOCK * sizeof *a), *b = malloc(N / SI_QBLOCK * sizeof *b);
+    int bad = 0;
+    for (int rep = 0; rep < 200; rep++) {
+        int n = SI_QBLOCK * (1 + (int)(next_u32() % (N / SI_QBLOCK)));
+        fill_x(x, n);
+        memset(a, 0, N / SI_QBLOCK * sizeof *a);
+        memset(b, 0, N / SI_QBLOCK * sizeof *b);
+        si_quantize_q8x_ref(x, a, n);
+        k->quantize_q8x(x, b, n);
+        if (memcmp(a, b, (size_t)(n / SI_QBLOCK) * sizeof *a) != 0) bad++;
+    }
+    CHECKF(bad == 0, "%s quantize_q8x: %d of 200 rows differ from the reference", k->name, bad);
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* ---- gemm ----------------------------------------------------------------- */
+
+/* Sum of |terms| of one reference dot product: what float rounding scales with. */
+static double abs_terms_q(si_dtype t, const uint8_t *w, const si_block_q8x *x, int nb) {
+    double sum = 0;
+    for (int b = 0; b < nb; b++) {
+        double s = 0, d, m = 0;
+        if (t == SI_DTYPE_Q8_0) {
+            const si_block_q8_0 *q = (const si_block_q8_0 *)(const void *)w + b;
+            for (int j = 0; j < SI_QBLOCK; j++) s += fabs((double)q->qs[j] * x[b].qs[j]);
+            d = si_f16_to_f32(q->d);
+        } else {
+            const uint8_t *qs = t == SI_DTYPE_Q4_0 ? ((const si_block_q4_0 *)(const void *)w)[b].qs
+                                                   : ((const si_block_q4_1 *)(const void *)w)[b].qs;
+            int off = t == SI_DTYPE_Q4_0 ? 8 : 0;
+            for (int j = 0; j < SI_QBLOCK / 2; j++)
+                s += fabs((double)((qs[j] & 15) - off) * x[b].qs[j]) + fabs((double)((qs[j] >> 4) - off) * x[b].qs[j + 16]);
+            if (t == SI_DTYPE_Q4_0) {
+                d = si_f16_to_f32(((const si_block_q4_0 *)(const void *)w)[b].d);
+            } else {
+                d = si_f16_to_f32(((const si_block_q4_1 *)(const void *)w)[b].d);
+                m = si_f16_to_f32(((const si_block_q4_1 *)(const void *)w)[b].m);
+            }
+        }
+        sum += fabs(d * x[b].d) * s + fabs(m * x[b].s);
+    }
+    return sum;
+}
+
+static double abs_terms_f(si_dtype t, const uint8_t *w, const float *x, int n) {
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        float v;
+        si_dequantize_row(t, w + i * (t == SI_DTYPE_F32 ? 4 : 2), &v, 1);
+        sum += fabs((double)v * x[i]);
+    }
+    return sum;
+}
+
+#define SENTINEL 12345.0f
+
+typedef struct {
+    si_dtype t;
+    int n_rows, n_tok, cols, out_stride;
+    const uint8_t *w;
+    size_t row_bytes;
+    const void *x; /* si_block_q8x or float rows */
+} gemm_case;
+
+static void run_gemm(const si_cpu_kernels *k, const gemm_case *c, const void *w, int n_rows, const void *x, int n_tok,
+                     float *out, int out_stride) {
+    if (si_dtype_is_quantized(c->t))
+        k->gemm_q(c->t, w, c->row_bytes, n_rows, x, c->cols / SI_QBLOCK, n_tok, out, out_stride);
+    else
+        k->gemm_f(c->t, w, c->row_bytes, n_rows, x, c->cols, n_tok, out, out_stride);
+}
+
+static const void *x_row(const gemm_case *c, int i) {
+    if (si_dtype_is_quantized(c->t)) return (const si_block_q8x *)c->x + (size_t)i * (c->cols / SI_QBLOCK);
+    return (const float *)c->x + (size_t)i * c->cols;
+}
+
+static float ref_dot(const gemm_case *c, int r, int i) {
+    const uint8_t *wr = c->w + (size_t)r * c->row_bytes;
+    if (si_dtype_is_quantized(c->t)) return si_dot_q_ref(c->t, wr, x_row(c, i), c->cols / SI_QBLOCK);
+    return si_dot_f_ref(c->t, wr, x_row(c, i), c->cols);
+}
+
+static double tolerance(const gemm_case *c, int r, int i) {
+    const uint8_t *wr = c->w + (size_t)r * c->row_bytes;
+    double terms = si_dtype_is_quantized(c->t) ? abs_terms_q(c->t, wr, x_row(c, i), c->cols / SI_QBLOCK)
+                                               : abs_terms_f(c->t, wr, x_row(c, i), c->cols);
+    /* Both sides round each of their float adds (relative 2^-24) and sum in
+     * different orders; the sequential reference's error grows like
+     * sqrt(adds) * 2^-24 * |terms| (the worst case, linear in adds, never
+     * comes up with random data). Factor 4 leaves room: the worst ratio seen
+     * is about 0.3. A wrong block or element is off by far more. */
+    int adds = si_dtype_is_quantized(c->t) ? 2 * (c->cols / SI_QBLOCK) : c->cols;
+    return 4.0 * sqrt((double)adds) * 0x1p-24 * terms + 1e-35;
+}
+
+/* Checks one case; returns the number of bad outputs. */
+static int check_case(const si_cpu_kernels *k, const gemm_case *c, double *worst) {
+    size_t n_out = (size_t)c->n_tok * c->out_stride;
+    float *out = malloc(n_out * sizeof(float));
+    for (size_t j = 0; j < n_out; j++) out[j] = SENTINEL;
+    run_gemm(k, c, c->w, c->n_rows, c->x, c->n_tok, out, c->out_stride);
+    int bad = 0;
+    for (int i = 0; i < c->n_tok; i++) {
+        for (int r = 0; r < c->out_stride; r++) {
+            float got = out[(size_t)i * c->out_stride + r];
+            if (r >= c->n_rows) {
+                if (got != SENTINEL && bad++ < 3) fprintf(stderr, "  wrote past n_rows at token %d, column %d\n", i, r);
+                continue;
+            }
+            float want = ref_dot(c, r, i);
+            double tol = tolerance(c, r, i), err = fabs((double)got - want);
+            if (tol > 0 && err / tol > *worst) *worst = err / tol;
+            if (!(err <= tol)) {
+                if (bad++ < 3)
+                    fprintf(stderr, "  %s %s rows=%d tok=%d cols=%d: out[%d][%d] = %.9g, reference %.9g (tol %.3g)\n",
+                            k->name, si_dtype_name(c->t), c->n_rows, c->n_tok, c->cols, i, r, got, want, tol);
+            }
+            /* Batch invariance: the same row and token alone. */
+            float alone;
+            run_gemm(k, c, c->w + (size_t)r * c->row_bytes, 1, x_row(c, i), 1, &alone, 1);
+            if (memcmp(&alone, &got, sizeof got) != 0 && bad++ < 3)
+                fprintf(stderr, "  %s %s rows=%d tok=%d cols=%d: out[%d][%d] = %.9g in the batch, %.9g alone\n", k->name,
+                        si_dtype_name(c->t), c->n_rows, c->n_tok, c->cols, i, r, got, alone);
+        }
+    }
+    free(out);
+    return bad;
+}
+
+static int test_shape(const si_cpu_kernels *k, si_dtype t, int n_rows, int n_tok, int cols, double *worst) {
+    gemm_case c = {.t = t, .n_rows = n_rows, .n_tok = n_tok, .cols = cols, .out_stride = n_rows + (int)(next_u32() % 3)};
+    c.row_bytes = si_dtype_row_bytes(t, cols);
+    uint8_t *w = malloc((size_t)n_rows * c.row_bytes);
+    float *xf = malloc((size_t)n_tok * cols * sizeof(float));
+    si_block_q8x *xq = malloc((size_t)n_tok * (cols / SI_QBLOCK + 1) * sizeof *xq);
+    if (si_dtype_is_quantized(t)) {
+        for (int r = 0; r < n_rows; r++) fill_weights(t, w + (size_t)r * c.row_bytes, cols / SI_QBLOCK);
+        fill_x(xf, n_tok * cols);
+        si_quantize_q8x_ref(xf, xq, n_tok * cols);
+        c.x = xq;
+    } else {
+        for (size_t j = 0; j < (size_t)n_rows * cols; j++) {
+            float v = uniform(-2, 2);
+            uint32_t kind = next_u32() % 64;
+            if (kind == 0) v = 65504.0f;   /* largest f16 */
+            if (kind == 1) v = -6e-8f;     /* subnormal f16 */
+            if (kind == 2) v = 0;
+            if (t == SI_DTYPE_F32) memcpy(w + j * 4, &v, 4);
+            else {
+                uint16_t h = t == SI_DTYPE_F16 ? si_f32_to_f16(v) : si_f32_to_bf16(v);
+                memcpy(w + j * 2, &h, 2);
+            }
+        }
+        for (size_t j = 0; j < (size_t)n_tok * cols; j++) xf[j] = uniform(-3, 3);
+        c.x = xf;
+    }
+    c.w = w;
+    int bad = check_case(k, &c, worst);
+    free(w);
+    free(xf);
+    free(xq);
+    return bad;
+}
+
+static void test_gemm(const si_cpu_kernels *k, si_dtype t) {
+    static const int rows[] = {1, 3, 5, 17, 64, 4};
+    static const int toks[] = {1, 2, 3, 5, 8, 17};
+    int bad = 0, cases = 0;
+    double worst = 0;
+    bool quant = si_dtype_is_quantized(t);
+    /* Every row length up to 48 blocks, each with two (rows, tokens) shapes
+     * taken in rotation so every pair of counts comes up. */
+    for (int nb = 1; nb <= 48; nb++) {
+        for (int s = 0; s < 2; s++) {
+            int ri = (nb + 3 * s) % 6, ti = (nb / 6 + s) % 6;
+            bad += test_shape(k, t, rows[ri], toks[ti], nb * SI_QBLOCK, &worst);
+            cases++;
+        }
+    }
+    /* Longer rows (several K chunks for the quantized kernels), a tall
+     * output-head-like shape, and float rows that are not a multiple of 8. */
+    bad += test_shape(k, t, 5, 3, 70 * SI_QBLOCK, &worst);
+    bad += test_shape(k, t, 3, 5, 130 * SI_QBLOCK, &worst);
+    bad += test_shape(k, t, 517, 1, 18 * SI_QBLOCK, &worst);
+    bad += test_shape(k, t, 64, 17, 48 * SI_QBLOCK, &worst);
+    cases += 4;
+    if (!quant) {
+        static const int odd[] = {1, 7, 9, 15, 17, 33, 100};
+        for (int j = 0; j < 7; j++, cases++) bad += test_shape(k, t, 5, 3, odd[j], &worst);
+    }
+    printf("  %-6s %-4s: %d shapes, worst |error| / tolerance = %.3g\n", k->name, si_dtype_name(t), cases, worst);
+    CHECKF(bad == 0, "%s %s: %d bad outputs", k->name, si_dtype_name(t), bad);
+}
+
+int main(void) {
+    const char *levels[] = {"scalar", "avx2", "avx512"};
+    const si_dtype types[] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1, SI_DTYPE_F32, SI_DTYPE_F16, SI_DTYPE_BF16};
+    CHECK(si_cpu_kernels_for("no-such-level") == NULL);
+    CHECK(si_cpu_kernels_get() != NULL);
+    printf("default level: %s\n", si_cpu_kernels_get()->name);
+    for (int l = 0; l < 3; l++) {
+        const si_cpu_kernels *k = si_cpu_kernels_for(levels[l]);
+        if (!k) {
+            printf("level %s: not available on this processor, not tested\n", levels[l]);
+            continue;
+        }
+        printf("level %s\n", k->name);
+        test_quantize(k);
+        for (int t = 0; t < 6; t++) test_gemm(k, types[t]);
+    }
+    return si_test_finish("test_kernels");
+}
