@@ -85,13 +85,16 @@ class OpenAIClient(unittest.TestCase):
         text = r.choices[0].message.content
         print(f"  stop=',': {text!r} finish={r.choices[0].finish_reason}")
         self.assertNotIn(",", text)
-        # A stop sequence the reply is sure to contain: it ends there.
-        r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "What is the capital of France?"}],
-                                           max_tokens=N, temperature=0, stop=[" "])
-        print(f"  stop=' ': {r.choices[0].message.content!r} finish={r.choices[0].finish_reason}")
+        # A stop sequence taken from the middle of the greedy reply: the
+        # same request with it must end right before its first occurrence.
+        q = [{"role": "user", "content": "What is the capital of France?"}]
+        base = client.chat.completions.create(model=MODEL, messages=q, max_tokens=N, temperature=0).choices[0].message.content
+        self.assertGreaterEqual(len(base), 3, base)
+        stop = base[len(base) // 2:len(base) // 2 + 2]
+        r = client.chat.completions.create(model=MODEL, messages=q, max_tokens=N, temperature=0, stop=[stop])
+        print(f"  reply {base!r}, again with stop={stop!r}: {r.choices[0].message.content!r} finish={r.choices[0].finish_reason}")
         self.assertEqual(r.choices[0].finish_reason, "stop")
-        self.assertNotIn(" ", r.choices[0].message.content)
-        self.assertLess(r.usage.completion_tokens, N)
+        self.assertEqual(r.choices[0].message.content, base[:base.find(stop)])
         a = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=N, temperature=1.0, seed=1234)
         b = client.chat.completions.create(model=MODEL, messages=msgs, max_tokens=N, temperature=1.0, seed=1234)
         print(f"  seed 1234 twice: {a.choices[0].message.content!r}")
