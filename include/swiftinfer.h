@@ -101,6 +101,15 @@ typedef struct {
 
 void si_session_get_stats(const si_session *s, si_session_stats *st);
 
+/* Saves a session (its cache, stream position and last logits) to a file,
+ * written whole under a temporary name and then renamed. 0 or -1. */
+int si_session_save(const si_session *s, const char *path);
+/* Loads a file written by si_session_save into a session created on the same
+ * model with the same cache parameters (sinks, window, chunk, position
+ * offset). Another model or cache shape, another format version, a truncated
+ * or foreign file: -1 with an error, and the session is left as it was. */
+int si_session_load(si_session *s, const char *path);
+
 /* ---- Sampling ---- */
 
 typedef struct {

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text from a prompt, streamed, with tokens/s"},
     {"tokenize", cmd_tokenize, "print the token ids of each {\"text\"} line of a JSONL file"},
     {"perplexity", cmd_perplexity, "perplexity of a text under the streaming, window, recompute or dense cache"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server: cached conversations, continuous batching, /metrics"},
     {"bench", cmd_bench, "prompt/generation speed (llama-bench style) and flat-cost streaming test"},
     {"info", cmd_info, "describe a model"},
     {"export-hf", cmd_export, "write a model as a float32 Hugging Face folder"},
