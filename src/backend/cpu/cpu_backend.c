@@ -63,8 +63,7 @@ static int cpu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int
 }
 
 static int cpu_prepare_model(si_backend *be, const si_llama *m) {
-    (void)be;
-    (void)m;
+    ((si_cpu_backend *)be)->head = m->output;
     return 0;
 }
 

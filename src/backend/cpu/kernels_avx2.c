@@ -244,6 +244,15 @@ TGT static void gemm_q(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
 
 /* ---- float GEMM ----------------------------------------------------------- */
 
+/* 8 weights as floats at p; for Q8_0 (the output head's float-activation
+ * path) p is a block and j8 the offset of the 8 inside it. */
+INL __m256 load_wf_q8(const uint8_t *blk, int j8) {
+    uint16_t d;
+    memcpy(&d, blk, 2);
+    __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + j8));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(_cvtsh_ss(d)));
+}
+
 INL __m256 load_wf(si_dtype t, const uint8_t *p) {
     if (t == SI_DTYPE_F32) return _mm256_loadu_ps((const float *)(const void *)p);
     __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
@@ -251,15 +260,20 @@ INL __m256 load_wf(si_dtype t, const uint8_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); /* bf16 = top half of an f32 */
 }
 
+INL __m256 load_w8(si_dtype t, const uint8_t *row, int j) {
+    if (t == SI_DTYPE_Q8_0) return load_wf_q8(row + (size_t)(j >> 5) * sizeof(si_block_q8_0), j & 31);
+    return load_wf(t, row + (size_t)j * (t == SI_DTYPE_F32 ? 4 : 2));
+}
+
 /* 8 weights and 8 activations from element j on; the last n % 8 are copied
  * into zeroed buffers so nothing past the rows is read. */
 INL void load_f8(si_dtype t, const uint8_t *row, const float *x, int j, int n, __m256 *wv, __m256 *xv) {
-    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
-    if (n - j >= 8) {
-        *wv = load_wf(t, row + j * es);
+    if (n - j >= 8) { /* always so for Q8_0: rows are whole blocks */
+        *wv = load_w8(t, row, j);
         *xv = _mm256_loadu_ps(x + j);
         return;
     }
+    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
     size_t left = (size_t)(n - j);
     uint8_t wb[32] = {0};
     float xb[8] = {0};
@@ -271,7 +285,6 @@ INL void load_f8(si_dtype t, const uint8_t *row, const float *x, int j, int n, _
 
 INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[NT_MAX], int n,
                 __m256 out[NR][NT_MAX]) {
-    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
     __m256 acc[NR][NT_MAX]; /* local, copied out once (see tile_q) */
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
@@ -281,7 +294,7 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
         __m256 wv[NR], xv[NT_MAX], unused;
         if (n - j >= 8) {
 #pragma GCC unroll 4
-            for (int r = 0; r < NR; r++) wv[r] = load_wf(t, rows[r] + j * es);
+            for (int r = 0; r < NR; r++) wv[r] = load_w8(t, rows[r], j);
 #pragma GCC unroll 2
             for (int i = 0; i < nt; i++) xv[i] = _mm256_loadu_ps(xs[i] + j);
         } else {
@@ -345,7 +358,8 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     case SI_DTYPE_F32: gemm_f_typed(SI_DTYPE_F32, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_F16: gemm_f_typed(SI_DTYPE_F16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_BF16: gemm_f_typed(SI_DTYPE_BF16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
-    default: break;
+    case SI_DTYPE_Q8_0: gemm_f_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
+    default: si_gemm_f_ref(t, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     }
 }
 

@@ -29,6 +29,7 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <string.h>
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TGT
@@ -333,8 +334,19 @@ TGT static void gemm_q(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
 
 /* ---- float GEMM ----------------------------------------------------------- */
 
-/* 16 weights as floats (the first n_valid of them when masked). */
-INL __m512 load_wf(si_dtype t, const uint8_t *p, __mmask16 m) {
+/* 16 weights as floats from element j of a row (the first ones of them when
+ * masked). Q8_0 rows (only the output head takes this path: float
+ * activations keep the logits accurate) hold whole blocks, so j is a
+ * multiple of 16 inside a 32-element block and no mask applies. */
+INL __m512 load_wf(si_dtype t, const uint8_t *row, int j, __mmask16 m) {
+    if (t == SI_DTYPE_Q8_0) {
+        const uint8_t *blk = row + (size_t)(j >> 5) * sizeof(si_block_q8_0);
+        uint16_t d;
+        memcpy(&d, blk, 2);
+        __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2 + (j & 16)));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), _mm512_set1_ps(_cvtsh_ss(d)));
+    }
+    const uint8_t *p = row + (size_t)j * (t == SI_DTYPE_F32 ? 4 : 2);
     if (t == SI_DTYPE_F32) return _mm512_maskz_loadu_ps(m, p);
     __m256i h = _mm256_maskz_loadu_epi16(m, p);
     if (t == SI_DTYPE_F16) return _mm512_cvtph_ps(h);
@@ -343,7 +355,6 @@ INL __m512 load_wf(si_dtype t, const uint8_t *p, __mmask16 m) {
 
 INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[4], int n,
                 __m512 out[NR][4]) {
-    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
     /* Local accumulators (copied out once): an array the caller can see
      * would be kept in memory, stored on every step. */
     __m512 acc[NR][4];
@@ -356,7 +367,7 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
         __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
         __m512 wv[NR];
 #pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) wv[r] = load_wf(t, rows[r] + j * es, m);
+        for (int r = 0; r < NR; r++) wv[r] = load_wf(t, rows[r], j, m);
 #pragma GCC unroll 4
         for (int i = 0; i < nt; i++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, xs[i] + j);
@@ -375,11 +386,10 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
  * Rows go one after another: four rows read side by side are four short
  * streams (a row is 1-2 KB), which the hardware prefetcher follows badly. */
 INL float row_f(si_dtype t, const uint8_t *row, const float *x, int n) {
-    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
     __m512 acc = _mm512_setzero_ps();
     for (int j = 0; j < n; j += 16) {
         __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        acc = _mm512_fmadd_ps(load_wf(t, row + j * es, m), _mm512_maskz_loadu_ps(m, x + j), acc);
+        acc = _mm512_fmadd_ps(load_wf(t, row, j, m), _mm512_maskz_loadu_ps(m, x + j), acc);
     }
     return hsum1(acc);
 }
@@ -419,7 +429,8 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     case SI_DTYPE_F32: gemm_f_typed(SI_DTYPE_F32, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_F16: gemm_f_typed(SI_DTYPE_F16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_BF16: gemm_f_typed(SI_DTYPE_BF16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
-    default: break;
+    case SI_DTYPE_Q8_0: gemm_f_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
+    default: si_gemm_f_ref(t, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     }
 }
 

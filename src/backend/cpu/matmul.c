@@ -44,6 +44,16 @@ static void quantize_task(void *p, int i, int thread) {
     c->k->quantize_q8x(c->in + (size_t)i * c->cols, c->qx + (size_t)i * (c->cols / SI_QBLOCK), c->cols);
 }
 
+/* Whether W meets 8-bit activations. Not in the precise mode, not for float
+ * weights, and not for the output head: its products are the logits
+ * themselves, where the 8-bit rounding of the final hidden state (whose
+ * outlier dimensions coarsen whole blocks) was measured to flip about one
+ * top-1 token in a hundred; with float activations it costs a little time. */
+static bool uses_q8_activations(const si_cpu_backend *c, const si_tensor *w) {
+    if (c->precise || !si_dtype_is_quantized(w->dtype)) return false;
+    return !(w == c->head && w->dtype == SI_DTYPE_Q8_0);
+}
+
 static void matmul_task(void *p, int task, int thread) {
     (void)thread;
     matmul_ctx *c = p;
@@ -62,7 +72,7 @@ static void matmul_task(void *p, int task, int thread) {
     const float *in = c->in + (size_t)t0 * c->cols;
     if (c->be->precise) {
         si_gemm_f_ref(w->dtype, wr, row_bytes, nr, in, c->cols, nt, out, rows);
-    } else if (si_dtype_is_quantized(w->dtype)) {
+    } else if (uses_q8_activations(c->be, w)) {
         int nb = c->cols / SI_QBLOCK;
         k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx + (size_t)t0 * nb, nb, nt, out, rows);
     } else {
@@ -81,7 +91,7 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
     int any_quantized = 0;
     long total_rows = 0;
     for (int j = 0; j < count; j++) {
-        any_quantized |= si_dtype_is_quantized(ws[j]->dtype) && !c->precise;
+        any_quantized |= uses_q8_activations(c, ws[j]);
         total_rows += ws[j]->ne[1];
     }
     if (any_quantized) {
