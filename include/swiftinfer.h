@@ -107,6 +107,15 @@ typedef struct {
 
 void si_session_get_stats(const si_session *s, si_session_stats *st);
 
+/* Saves a session (its cache, stream position and last logits) to a file,
+ * written whole under a temporary name and then renamed. 0 or -1. */
+int si_session_save(const si_session *s, const char *path);
+/* Loads a file written by si_session_save into a session created on the same
+ * model with the same cache parameters (sinks, window, chunk, position
+ * offset). Another model or cache shape, another format version, a truncated
+ * or foreign file: -1 with an error, and the session is left as it was. */
+int si_session_load(si_session *s, const char *path);
+
 /* ---- Sampling ---- */
 
 typedef struct {
@@ -270,6 +279,16 @@ si_synth_params si_synth_default_params(void);
  * shape with seeded random weights: matrices approximately normal(0, 0.02),
  * norms 1. The same seed gives the same bytes whatever the thread count. */
 int si_synth_model(const char *dir, const si_synth_params *p);
+
+/* Writes the model as a llama-architecture GGUF file (hyperparameters,
+ * tokenizer, weights) that llama.cpp and si_model_load read. type: "f32",
+ * "f16", "bf16", "q8_0", "q4_0", "q4_1" for the 2-D weights (norms stay
+ * F32; with q4_0/q4_1 the embeddings and output head are Q8_0; rows that do
+ * not fill 32-blocks fall back to F16), or "keep" for every weight in its
+ * source type. Weights already in the target type are copied unchanged. A
+ * Hugging Face model's Q/K rows are permuted into llama.cpp's order. The file
+ * appears only when complete. 0 or -1. */
+int si_model_save_gguf(const si_model *m, const char *path, const char *type);
 
 #ifdef __cplusplus
 }

@@ -9,9 +9,10 @@ Run on demand (needs torch + transformers, see scripts/setup-oracle-env.sh):
     ~/.cache/swiftinfer/pyenv/bin/python scripts/oracle.py
 
 What it records:
-  - a War and Peace passage (token ids) and, at each of its positions, the
-    log-sum-exp of the full logit row plus the logits of 96 fixed token ids
-    (the 48 largest and 48 spread over the vocabulary), and the top-1 id;
+  - a War and Peace passage of 1024 tokens and the top-1 id at each position;
+    at each of its first 128 positions also the log-sum-exp of the full logit
+    row and the logits of 96 token ids (the 48 largest and 48 spread over the
+    vocabulary);
   - greedy continuations (64 tokens, end-of-turn not stopping them) of 5
     MT-Bench prompts in the model's chat template.
 """
@@ -31,7 +32,8 @@ GGUF = os.environ.get("SWIFTINFER_MODEL") or os.path.expanduser(
 BOOK = os.path.join(ROOT, "..", "shared", "data", "war_and_peace.txt")
 MT_BENCH = os.path.join(ROOT, "data", "mt_bench.jsonl")
 OUT = os.path.join(ROOT, "tests", "golden", "oracle_smollm2.json")
-PASSAGE_TOKENS = 128
+PASSAGE_TOKENS = 1024
+DETAILED_POSITIONS = 128
 KEEP_TOP, KEEP_SPREAD = 48, 48
 GREEDY_PROMPTS, GREEDY_TOKENS = 5, 64
 
@@ -48,18 +50,19 @@ def main():
         with open(BOOK, encoding="utf-8") as f:
             book = f.read()
         start = book.index("CHAPTER II")
-        ids = tok(book[start:start + 4000], add_special_tokens=False)["input_ids"][:PASSAGE_TOKENS]
+        ids = tok(book[start:start + 20000], add_special_tokens=False)["input_ids"][:PASSAGE_TOKENS]
+        assert len(ids) == PASSAGE_TOKENS
         with torch.no_grad():
             logits = model(torch.tensor([ids])).logits[0].double().numpy()
         vocab = logits.shape[1]
         spread = np.linspace(0, vocab - 1, KEEP_SPREAD).astype(int)
         positions = []
-        for row in logits:
+        top1 = [int(i) for i in logits.argmax(-1)]
+        for row in logits[:DETAILED_POSITIONS]:
             top = np.argsort(-row)[:KEEP_TOP]
             keep = sorted(set(top.tolist()) | set(spread.tolist()))
             lse = float(np.log(np.exp(row - row.max()).sum()) + row.max())
-            positions.append({"lse": lse, "ids": keep, "logits": [float(row[i]) for i in keep],
-                              "top1": int(row.argmax())})
+            positions.append({"lse": lse, "ids": keep, "logits": [float(row[i]) for i in keep]})
 
         greedy = []
         with open(MT_BENCH, encoding="utf-8") as f:
@@ -78,7 +81,7 @@ def main():
     doc = {
         "source": "transformers %s, torch %s, float32, CPU; weights: %s exported by swiftinfer export-hf"
                   % (__import__("transformers").__version__, torch.__version__, os.path.basename(GGUF)),
-        "passage": {"text_offset": start, "ids": ids, "positions": positions},
+        "passage": {"text_offset": start, "ids": ids, "top1": top1, "positions": positions},
         "greedy": greedy,
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)

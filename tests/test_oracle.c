@@ -3,9 +3,10 @@
  * scripts/oracle.py ran PyTorch on the default model exported to a float32
  * Hugging Face folder and stored its logits (tests/golden/oracle_smollm2.json).
  * Here the same export is made and loaded by our engine: logits must agree
- * within 1e-3 at every position of a War and Peace passage, and greedy
- * continuations of MT-Bench prompts must be identical. The Q4_1 GGUF itself
- * must agree with the float32 model's top-1 token at >= 95% of positions. */
+ * within 1e-3 at the first 128 positions of a War and Peace passage, top-1
+ * tokens at all 1024, and greedy continuations of MT-Bench prompts must be
+ * identical. The Q4_1 GGUF itself (8-bit activations in its products) must
+ * agree with the float32 model's top-1 token at >= 95% of the positions. */
 #include "swiftinfer.h"
 #include "testutil.h"
 
@@ -25,7 +26,7 @@ static int32_t *int_array(json_t *a, int *n) {
 }
 
 typedef struct {
-    json_t *positions;
+    json_t *positions, *top1;
     double max_diff, max_lse_diff;
     int agree, total;
     bool compare_logits;
@@ -33,7 +34,6 @@ typedef struct {
 
 static int check_row(void *user, int64_t i, const float *logits, int n_vocab) {
     passage_check *c = user;
-    json_t *pos = json_array_get(c->positions, (size_t)i);
     double mx = -INFINITY, sum = 0;
     int best = 0;
     for (int j = 0; j < n_vocab; j++) {
@@ -41,9 +41,10 @@ static int check_row(void *user, int64_t i, const float *logits, int n_vocab) {
         if (logits[j] > logits[best]) best = j;
     }
     for (int j = 0; j < n_vocab; j++) sum += exp(logits[j] - mx);
-    c->agree += best == json_integer_value(json_object_get(pos, "top1"));
+    c->agree += best == json_integer_value(json_array_get(c->top1, (size_t)i));
     c->total++;
-    if (!c->compare_logits) return 0;
+    json_t *pos = json_array_get(c->positions, (size_t)i);
+    if (!c->compare_logits || !pos) return 0;
     double lse = log(sum) + mx, d = fabs(lse - json_real_value(json_object_get(pos, "lse")));
     if (!(d <= c->max_lse_diff)) c->max_lse_diff = d;
     json_t *ids = json_object_get(pos, "ids"), *vals = json_object_get(pos, "logits");
@@ -58,7 +59,8 @@ static int check_row(void *user, int64_t i, const float *logits, int n_vocab) {
 static passage_check run_passage(si_model *m, json_t *passage, bool compare_logits) {
     int n;
     int32_t *ids = int_array(json_object_get(passage, "ids"), &n);
-    passage_check c = {.positions = json_object_get(passage, "positions"), .compare_logits = compare_logits};
+    passage_check c = {.positions = json_object_get(passage, "positions"), .top1 = json_object_get(passage, "top1"),
+                       .compare_logits = compare_logits};
     si_session *s = si_session_create(m, NULL);
     CHECKF(s && si_session_feed_all(s, ids, n, check_row, &c) == 0, "%s", si_last_error());
     si_session_free(s);
@@ -113,9 +115,11 @@ int main(void) {
     CHECKF(f32 != NULL, "%s", si_last_error());
     if (!f32) return si_test_finish("test_oracle");
     passage_check fc = run_passage(f32, passage, true);
-    printf("float32 export vs transformers: %d positions, max |logit diff| %.3g, max |logsumexp diff| %.3g, top-1 agreement %d/%d\n",
-           fc.total, fc.max_diff, fc.max_lse_diff, fc.agree, fc.total);
-    CHECK(fc.total >= 64);
+    size_t detailed = json_array_size(json_object_get(passage, "positions"));
+    printf("float32 export vs transformers: max |logit diff| %.3g, max |logsumexp diff| %.3g over %zu positions; top-1 agreement %d/%d\n",
+           fc.max_diff, fc.max_lse_diff, detailed, fc.agree, fc.total);
+    CHECK(detailed >= 64 && fc.total >= 1024);
+    CHECKF(fc.agree >= fc.total - 2, "float32 top-1 differs at %d positions", fc.total - fc.agree);
     CHECKF(fc.max_diff <= LOGIT_TOL && fc.max_lse_diff <= LOGIT_TOL, "logits differ by %g (lse %g)", fc.max_diff, fc.max_lse_diff);
     double agreement = qc.total ? (double)qc.agree / qc.total : 0;
     printf("Q4_1 GGUF vs float32 top-1 agreement: %d/%d = %.1f%%\n", qc.agree, qc.total, 100 * agreement);

@@ -53,7 +53,7 @@ static bytes tiny_spm(int model_type, int n_byte_pieces) {
     pb_piece(&b, "ab", -0.2f, SI_TOKEN_NORMAL);
     for (int i = 0; i < n_byte_pieces; i++) {
         char piece[8];
-        snprintf(piece, sizeof piece, "<0x%02X>", i);
+        snprintf(piece, sizeof piece, "<0x%02X>", (unsigned)i & 0xFFu); /* i < 256: the mask only tells the compiler */
         pb_piece(&b, piece, 0, SI_TOKEN_BYTE);
     }
     pb_uint(&trainer, 3, (uint64_t)model_type);

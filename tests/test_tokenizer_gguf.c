@@ -93,7 +93,7 @@ static const char *gpt2_file(const char *name, const char *model, const char *pr
 /* SentencePiece: <unk> <s> </s> ▁ a b ▁a ab with scores. */
 static const char *llama_file(const char *name, bool space_prefix) {
     gguf_builder g = {0};
-    static const char *const tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "ab"};
+    static const char *const tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81\x61", "ab"}; /* "▁a": \x61 is "a" */
     static const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1};
     static const float scores[] = {0, 0, 0, -1, -2, -3, -0.5f, -0.2f};
     kv_str(&g, "tokenizer.ggml.model", "llama");

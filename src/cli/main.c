@@ -16,11 +16,13 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text from a prompt, streamed, with tokens/s"},
     {"tokenize", cmd_tokenize, "print the token ids of each {\"text\"} line of a JSONL file"},
     {"perplexity", cmd_perplexity, "perplexity of a text under the streaming, window, recompute or dense cache"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server: cached conversations, continuous batching, /metrics"},
     {"bench", cmd_bench, "prompt/generation speed (llama-bench style) and flat-cost streaming test"},
     {"info", cmd_info, "describe a model"},
     {"export-hf", cmd_export, "write a model as a float32 Hugging Face folder"},
     {"synth", cmd_synth, "write a model of a real shape with seeded random weights (benchmarks)"},
     {"bench-rounds", cmd_bench_rounds, "multi-round chat benchmark: MT-Bench turns into one session, greedy"},
+    {"quantize", cmd_quantize, "write a model as a GGUF file in another weight type (q8_0, q4_1, f16, ...)"},
 };
 
 static void usage(void) {

@@ -38,6 +38,9 @@ typedef enum {
     SI_GGUF_FLOAT64 = 12,
 } si_gguf_type;
 
+/* Bytes of one value of a numeric or bool type; 0 for strings, arrays and unknown types. */
+size_t si_gguf_type_size(si_gguf_type type);
+
 typedef struct si_gguf si_gguf;
 
 /* Opens and validates a GGUF file; NULL with an error naming the path and the problem. */

@@ -22,6 +22,8 @@ static size_t scalar_size(uint32_t type) {
     }
 }
 
+size_t si_gguf_type_size(si_gguf_type type) { return scalar_size(type); }
+
 static const char *value_type_name(uint32_t type) {
     static const char *const names[] = {"uint8", "int8",  "uint16", "int16",  "uint32", "int32",  "float32",
                                         "bool",  "string", "array", "uint64", "int64", "float64"};

@@ -66,8 +66,7 @@ static int cpu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int
 }
 
 static int cpu_prepare_model(si_backend *be, const si_llama *m) {
-    (void)be;
-    (void)m;
+    ((si_cpu_backend *)be)->head = m->output;
     return 0;
 }
 
@@ -125,17 +124,55 @@ static void cpu_rmsnorm(si_backend *be, float *out, const float *in, const si_te
     si_pool_run(((si_cpu_backend *)be)->pool, rmsnorm_task, &c, n);
 }
 
-static void cpu_swiglu(si_backend *be, float *gate, const float *up, size_t count) {
-    (void)be;
-    for (size_t i = 0; i < count; i++) {
+/* Element-wise operations on a prompt's activations (hundreds of thousands
+ * of elements; swiglu has an expf each) are split over the threads in runs
+ * of this many elements; a decode step's few thousand stay on one thread. */
+#define ELEMWISE_CHUNK 16384
+
+typedef struct {
+    float *x;
+    const float *y;
+    size_t count;
+} elemwise_ctx;
+
+static void swiglu_range(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         gate[i] = g / (1.0f + expf(-g)) * up[i];
     }
 }
 
+static void add_range(float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static size_t chunk_len(const elemwise_ctx *c, int task) {
+    size_t start = (size_t)task * ELEMWISE_CHUNK;
+    return c->count - start < ELEMWISE_CHUNK ? c->count - start : ELEMWISE_CHUNK;
+}
+
+static void swiglu_task(void *p, int task, int thread) {
+    (void)thread;
+    elemwise_ctx *c = p;
+    size_t start = (size_t)task * ELEMWISE_CHUNK;
+    swiglu_range(c->x + start, c->y + start, chunk_len(c, task));
+}
+
+static void add_task(void *p, int task, int thread) {
+    (void)thread;
+    elemwise_ctx *c = p;
+    size_t start = (size_t)task * ELEMWISE_CHUNK;
+    add_range(c->x + start, c->y + start, chunk_len(c, task));
+}
+
+static void cpu_swiglu(si_backend *be, float *gate, const float *up, size_t count) {
+    elemwise_ctx c = {gate, up, count};
+    si_pool_run(((si_cpu_backend *)be)->pool, swiglu_task, &c, (int)((count + ELEMWISE_CHUNK - 1) / ELEMWISE_CHUNK));
+}
+
 static void cpu_add(si_backend *be, float *x, const float *y, size_t count) {
-    (void)be;
-    for (size_t i = 0; i < count; i++) x[i] += y[i];
+    elemwise_ctx c = {x, y, count};
+    si_pool_run(((si_cpu_backend *)be)->pool, add_task, &c, (int)((count + ELEMWISE_CHUNK - 1) / ELEMWISE_CHUNK));
 }
 
 static void cpu_argmax(si_backend *be, int32_t *ids, const float *logits, int n, int n_vocab) {

@@ -17,6 +17,7 @@ typedef struct {
      * turns a tiny input difference into a large output one) and double
      * accumulation. Slow; for exactness tests and accuracy studies. */
     bool precise;
+    const si_tensor *head; /* the model's output head (see matmul.c) */
     /* Grown on demand, outside the inner loops: quantized activations for
      * matmul, and per-thread attention scores. */
     si_block_q8x *qx;

@@ -117,16 +117,24 @@ INL void pack_x(si_dtype t, xpack *p, const si_block_q8x *const xs[NT_MAX], cons
 }
 
 /* d (and for Q4_1 m) of a row's nb blocks as floats, zero up to a multiple of 8. */
+INL uint32_t load_u32_if(const uint8_t *p, int valid) {
+    uint32_t v = 0;
+    if (valid) memcpy(&v, p, sizeof v);
+    return v;
+}
+
 INL void row_scales(si_dtype t, const uint8_t *row, int nb, float *d, float *m) {
     const int bs = (int)si_x86_block_bytes(t);
-    /* A 4-byte gather at each block's start reads d (and m) without leaving the block. */
-    const __m256i vidx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(bs));
     const __m256i lo16 = _mm256_set1_epi32(0xffff);
     for (int g = 0; g < nb; g += 8) {
         int n = si_x86_min(8, nb - g);
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256i h = _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), (const int *)(const void *)(row + (size_t)g * bs),
-                                                vidx, mask, 1);
+        const uint8_t *p = row + (size_t)g * bs;
+        /* The 4 bytes at each block's start (d, then m or qs) without leaving
+         * the block; scalar loads, as gathers are slow on many processors. */
+        __m256i h = _mm256_setr_epi32((int)load_u32_if(p, 1), (int)load_u32_if(p + bs, n > 1),
+                                      (int)load_u32_if(p + 2 * bs, n > 2), (int)load_u32_if(p + 3 * bs, n > 3),
+                                      (int)load_u32_if(p + 4 * bs, n > 4), (int)load_u32_if(p + 5 * bs, n > 5),
+                                      (int)load_u32_if(p + 6 * bs, n > 6), (int)load_u32_if(p + 7 * bs, n > 7));
         __m256i dh = _mm256_and_si256(h, lo16);
         __m128i d16 = _mm_packus_epi32(_mm256_castsi256_si128(dh), _mm256_extracti128_si256(dh, 1));
         _mm256_storeu_ps(d + g, _mm256_cvtph_ps(d16));
@@ -148,8 +156,11 @@ INL __m256i load_w(si_dtype t, const uint8_t *p) {
     return _mm256_and_si256(v, _mm256_set1_epi8(15));
 }
 
-INL void tile_q(si_dtype t, const int nt, const uint8_t *const rows[NR], const xpack *p, int nb, __m256 acc[NR][NT_MAX]) {
+INL void tile_q(si_dtype t, const int nt, const uint8_t *const rows[NR], const xpack *p, int nb, __m256 out[NR][NT_MAX]) {
     const size_t bs = si_x86_block_bytes(t);
+    /* Local accumulators, copied out once: an array the caller can see
+     * would be kept in memory, stored on every step. */
+    __m256 acc[NR][NT_MAX];
     float dr[NR][KC] __attribute__((aligned(32)));
     float mr[NR][KC] __attribute__((aligned(32)));
 #pragma GCC unroll 4
@@ -188,6 +199,8 @@ INL void tile_q(si_dtype t, const int nt, const uint8_t *const rows[NR], const x
             }
         }
     }
+    for (int r = 0; r < NR; r++)
+        for (int i = 0; i < nt; i++) out[r][i] = acc[r][i];
 }
 
 INL void gemm_q_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
@@ -231,6 +244,15 @@ TGT static void gemm_q(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
 
 /* ---- float GEMM ----------------------------------------------------------- */
 
+/* 8 weights as floats at p; for Q8_0 (the output head's float-activation
+ * path) p is a block and j8 the offset of the 8 inside it. */
+INL __m256 load_wf_q8(const uint8_t *blk, int j8) {
+    uint16_t d;
+    memcpy(&d, blk, 2);
+    __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + j8));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(_cvtsh_ss(d)));
+}
+
 INL __m256 load_wf(si_dtype t, const uint8_t *p) {
     if (t == SI_DTYPE_F32) return _mm256_loadu_ps((const float *)(const void *)p);
     __m128i h = _mm_loadu_si128((const __m128i *)(const void *)p);
@@ -238,45 +260,81 @@ INL __m256 load_wf(si_dtype t, const uint8_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); /* bf16 = top half of an f32 */
 }
 
-INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[NT_MAX], int n,
-                __m256 acc[NR][NT_MAX]) {
+INL __m256 load_w8(si_dtype t, const uint8_t *row, int j) {
+    if (t == SI_DTYPE_Q8_0) return load_wf_q8(row + (size_t)(j >> 5) * sizeof(si_block_q8_0), j & 31);
+    return load_wf(t, row + (size_t)j * (t == SI_DTYPE_F32 ? 4 : 2));
+}
+
+/* 8 weights and 8 activations from element j on; the last n % 8 are copied
+ * into zeroed buffers so nothing past the rows is read. */
+INL void load_f8(si_dtype t, const uint8_t *row, const float *x, int j, int n, __m256 *wv, __m256 *xv) {
+    if (n - j >= 8) { /* always so for Q8_0: rows are whole blocks */
+        *wv = load_w8(t, row, j);
+        *xv = _mm256_loadu_ps(x + j);
+        return;
+    }
     const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
+    size_t left = (size_t)(n - j);
+    uint8_t wb[32] = {0};
+    float xb[8] = {0};
+    memcpy(wb, row + j * es, left * es);
+    memcpy(xb, x + j, left * sizeof(float));
+    *wv = load_wf(t, wb);
+    *xv = _mm256_loadu_ps(xb);
+}
+
+INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[NT_MAX], int n,
+                __m256 out[NR][NT_MAX]) {
+    __m256 acc[NR][NT_MAX]; /* local, copied out once (see tile_q) */
 #pragma GCC unroll 4
     for (int r = 0; r < NR; r++)
 #pragma GCC unroll 2
         for (int i = 0; i < nt; i++) acc[r][i] = _mm256_setzero_ps();
     for (int j = 0; j < n; j += 8) {
-        __m256 wv[NR];
-        __m256 xv[NT_MAX];
+        __m256 wv[NR], xv[NT_MAX], unused;
         if (n - j >= 8) {
 #pragma GCC unroll 4
-            for (int r = 0; r < NR; r++) wv[r] = load_wf(t, rows[r] + j * es);
+            for (int r = 0; r < NR; r++) wv[r] = load_w8(t, rows[r], j);
 #pragma GCC unroll 2
             for (int i = 0; i < nt; i++) xv[i] = _mm256_loadu_ps(xs[i] + j);
         } else {
-            /* The last n % 8 elements, copied into zeroed buffers so nothing
-             * past the rows is read. */
-            size_t left = (size_t)(n - j);
-            for (int r = 0; r < NR; r++) {
-                uint8_t buf[32] = {0};
-                memcpy(buf, rows[r] + j * es, left * es);
-                wv[r] = load_wf(t, buf);
-            }
-            for (int i = 0; i < nt; i++) {
-                float buf[8] = {0};
-                memcpy(buf, xs[i] + j, left * sizeof(float));
-                xv[i] = _mm256_loadu_ps(buf);
-            }
+            for (int r = 0; r < NR; r++) load_f8(t, rows[r], xs[0], j, n, &wv[r], &unused);
+            for (int i = 0; i < nt; i++) load_f8(t, rows[0], xs[i], j, n, &unused, &xv[i]);
         }
 #pragma GCC unroll 2
         for (int i = 0; i < nt; i++)
 #pragma GCC unroll 4
             for (int r = 0; r < NR; r++) acc[r][i] = _mm256_fmadd_ps(wv[r], xv[i], acc[r][i]);
     }
+    for (int r = 0; r < NR; r++)
+        for (int i = 0; i < nt; i++) out[r][i] = acc[r][i];
+}
+
+/* One slot of hsum4, the same adds in the same order. */
+INL float hsum1(__m256 a) {
+    __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a, a), _mm256_hadd_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
+}
+
+/* One row against one token: a slot of tile_f, bit for bit. Rows go one
+ * after another: four rows read side by side are four short streams (a row
+ * is 1-2 KB), which the hardware prefetcher follows badly. */
+INL float row_f(si_dtype t, const uint8_t *row, const float *x, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int j = 0; j < n; j += 8) {
+        __m256 wv, xv;
+        load_f8(t, row, x, j, n, &wv, &xv);
+        acc = _mm256_fmadd_ps(wv, xv, acc);
+    }
+    return hsum1(acc);
 }
 
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                       float *out, int out_stride) {
+    if (n_tok == 1) {
+        for (int r = 0; r < n_rows; r++) out[r] = row_f(t, (const uint8_t *)w + (size_t)r * row_bytes, x, n);
+        return;
+    }
     for (int r0 = 0; r0 < n_rows; r0 += NR) {
         const uint8_t *rows[NR];
         si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);
@@ -300,7 +358,8 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     case SI_DTYPE_F32: gemm_f_typed(SI_DTYPE_F32, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_F16: gemm_f_typed(SI_DTYPE_F16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_BF16: gemm_f_typed(SI_DTYPE_BF16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
-    default: break;
+    case SI_DTYPE_Q8_0: gemm_f_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
+    default: si_gemm_f_ref(t, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     }
 }
 

@@ -19,15 +19,17 @@
  * stored nibble = q + 8); offset * sum(x) is subtracted from the integer sums,
  * so they are exact. Q4_1's m * s is one more FMA per 16 blocks.
  *
- * A row is unpacked once per group for up to 4 tokens; the activations are
- * repacked once per call into the layout above (about 11 KB of stack). The
- * lanes are summed once per output; see kernels_x86.h for the
- * batch-invariance contract the loops keep. */
+ * Each 128-byte window of a row is read once and its quads unpacked once for
+ * up to 8 tokens; a call's activations are repacked once into the layout
+ * above (about 22 KB of stack) and serve all its rows. The lanes are summed
+ * once per output; see kernels_x86.h for the batch-invariance contract the
+ * loops keep. Float GEMM: 4 rows x up to 4 tokens of 16-lane FMAs. */
 #include "kernels_x86.h"
 
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <string.h>
 
 #define TGT __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline)) TGT
@@ -126,7 +128,7 @@ INL __m256i load256_if(const void *p, int valid) {
     return valid ? _mm256_loadu_si256((const __m256i *)p) : _mm256_setzero_si256();
 }
 
-/* The activations of up to 4 tokens over one K chunk, in the layout above;
+/* The activations of up to QT tokens over one K chunk, in the layout above;
  * blocks past the chunk are zeros. */
 typedef struct {
     __m512i lo[QT][NG][4], hi[QT][NG][4]; /* [token][group][quad] */
@@ -332,8 +334,19 @@ TGT static void gemm_q(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
 
 /* ---- float GEMM ----------------------------------------------------------- */
 
-/* 16 weights as floats (the first n_valid of them when masked). */
-INL __m512 load_wf(si_dtype t, const uint8_t *p, __mmask16 m) {
+/* 16 weights as floats from element j of a row (the first ones of them when
+ * masked). Q8_0 rows (only the output head takes this path: float
+ * activations keep the logits accurate) hold whole blocks, so j is a
+ * multiple of 16 inside a 32-element block and no mask applies. */
+INL __m512 load_wf(si_dtype t, const uint8_t *row, int j, __mmask16 m) {
+    if (t == SI_DTYPE_Q8_0) {
+        const uint8_t *blk = row + (size_t)(j >> 5) * sizeof(si_block_q8_0);
+        uint16_t d;
+        memcpy(&d, blk, 2);
+        __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2 + (j & 16)));
+        return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), _mm512_set1_ps(_cvtsh_ss(d)));
+    }
+    const uint8_t *p = row + (size_t)j * (t == SI_DTYPE_F32 ? 4 : 2);
     if (t == SI_DTYPE_F32) return _mm512_maskz_loadu_ps(m, p);
     __m256i h = _mm256_maskz_loadu_epi16(m, p);
     if (t == SI_DTYPE_F16) return _mm512_cvtph_ps(h);
@@ -342,7 +355,6 @@ INL __m512 load_wf(si_dtype t, const uint8_t *p, __mmask16 m) {
 
 INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[4], int n,
                 __m512 out[NR][4]) {
-    const size_t es = t == SI_DTYPE_F32 ? 4 : 2;
     /* Local accumulators (copied out once): an array the caller can see
      * would be kept in memory, stored on every step. */
     __m512 acc[NR][4];
@@ -355,7 +367,7 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
         __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
         __m512 wv[NR];
 #pragma GCC unroll 4
-        for (int r = 0; r < NR; r++) wv[r] = load_wf(t, rows[r] + j * es, m);
+        for (int r = 0; r < NR; r++) wv[r] = load_wf(t, rows[r], j, m);
 #pragma GCC unroll 4
         for (int i = 0; i < nt; i++) {
             __m512 xv = _mm512_maskz_loadu_ps(m, xs[i] + j);
@@ -369,8 +381,25 @@ INL void tile_f(si_dtype t, const int nt, const uint8_t *const rows[NR], const f
         for (int i = 0; i < 4; i++) out[r][i] = acc[r][i];
 }
 
+/* One row against one token, the same FMAs in the same order as a slot of
+ * tile_f and the same lane sum (so the result is the same bit for bit).
+ * Rows go one after another: four rows read side by side are four short
+ * streams (a row is 1-2 KB), which the hardware prefetcher follows badly. */
+INL float row_f(si_dtype t, const uint8_t *row, const float *x, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        acc = _mm512_fmadd_ps(load_wf(t, row, j, m), _mm512_maskz_loadu_ps(m, x + j), acc);
+    }
+    return hsum1(acc);
+}
+
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                       float *out, int out_stride) {
+    if (n_tok == 1) {
+        for (int r = 0; r < n_rows; r++) out[r] = row_f(t, (const uint8_t *)w + (size_t)r * row_bytes, x, n);
+        return;
+    }
     for (int r0 = 0; r0 < n_rows; r0 += NR) {
         const uint8_t *rows[NR];
         si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);
@@ -400,7 +429,8 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     case SI_DTYPE_F32: gemm_f_typed(SI_DTYPE_F32, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_F16: gemm_f_typed(SI_DTYPE_F16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_BF16: gemm_f_typed(SI_DTYPE_BF16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
-    default: break;
+    case SI_DTYPE_Q8_0: gemm_f_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
+    default: si_gemm_f_ref(t, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     }
 }
 

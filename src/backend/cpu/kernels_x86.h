@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Weight rows per tile (every kernel set uses 4). */
+/* Weight rows per tile of the tiled loops (the float GEMMs, the AVX2
+ * quantized GEMM; the AVX-512 quantized GEMM goes row by row). */
 #define SI_X86_TILE_ROWS 4
 /* Quantized blocks per K chunk: the activations of a token tile for one
  * chunk are repacked on the stack, so this bounds that buffer; rows longer

@@ -1,9 +1,21 @@
 /* backend/cpu/matmul.c: out = W · in for a batch of rows, split over threads
- * by blocks of weight rows. A block of weight rows stays in L1 while every
- * input row passes over it, so the weights are read from memory once per
- * call, whatever the batch size. */
+ * into tasks of (a block of weight rows) x (a block of input rows).
+ *
+ * Small batches (decode) split the weight rows only: a block of weight rows
+ * stays in L1 while every input row passes over it, so the weights are read
+ * from memory once per call. Large batches (prompts) give each task many
+ * weight rows and a slice of the input rows: the kernels repack a task's
+ * activations once for all its weight rows (about as much work as one
+ * weight row's products), so short row blocks would redo that packing many
+ * times; the weights of a block still fit in L2 while a slice passes. The
+ * kernels give bit-identical results however the work is split. */
 #include "cpu_backend.h"
 
+/* From this many input rows on, tasks take slices of TOKENS_PER_TASK input
+ * rows and blocks of up to ROWS_PER_BIG_TASK weight rows. */
+#define SPLIT_TOKENS_FROM 64
+#define TOKENS_PER_TASK 32
+#define ROWS_PER_BIG_TASK 256
 
 #define MAX_FUSED 4
 
@@ -15,7 +27,7 @@ typedef struct {
     const float *in;
     int n;
     int cols;
-    int rows_per_task;
+    int rows_per_task, tokens_per_task, token_blocks;
     int task_start[MAX_FUSED + 1]; /* first task of each weight */
 } matmul_ctx;
 
@@ -32,6 +44,16 @@ static void quantize_task(void *p, int i, int thread) {
     c->k->quantize_q8x(c->in + (size_t)i * c->cols, c->qx + (size_t)i * (c->cols / SI_QBLOCK), c->cols);
 }
 
+/* Whether W meets 8-bit activations. Not in the precise mode, not for float
+ * weights, and not for the output head: its products are the logits
+ * themselves, where the 8-bit rounding of the final hidden state (whose
+ * outlier dimensions coarsen whole blocks) was measured to flip about one
+ * top-1 token in a hundred; with float activations it costs a little time. */
+static bool uses_q8_activations(const si_cpu_backend *c, const si_tensor *w) {
+    if (c->precise || !si_dtype_is_quantized(w->dtype)) return false;
+    return !(w == c->head && w->dtype == SI_DTYPE_Q8_0);
+}
+
 static void matmul_task(void *p, int task, int thread) {
     (void)thread;
     matmul_ctx *c = p;
@@ -39,18 +61,23 @@ static void matmul_task(void *p, int task, int thread) {
     while (task >= c->task_start[j + 1]) j++;
     const si_tensor *w = c->ws[j];
     int rows = (int)w->ne[1];
-    int r0 = (task - c->task_start[j]) * c->rows_per_task;
+    int local = task - c->task_start[j];
+    int r0 = local / c->token_blocks * c->rows_per_task, t0 = local % c->token_blocks * c->tokens_per_task;
     int nr = rows - r0 < c->rows_per_task ? rows - r0 : c->rows_per_task;
+    int nt = c->n - t0 < c->tokens_per_task ? c->n - t0 : c->tokens_per_task;
     size_t row_bytes = si_dtype_row_bytes(w->dtype, c->cols);
     const char *wr = (const char *)w->data + (size_t)r0 * row_bytes;
     const si_cpu_kernels *k = c->be->kern;
-    float *out = c->outs[j] + r0;
-    if (c->be->precise)
-        si_gemm_f_ref(w->dtype, wr, row_bytes, nr, c->in, c->cols, c->n, out, rows);
-    else if (si_dtype_is_quantized(w->dtype))
-        k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx, c->cols / SI_QBLOCK, c->n, out, rows);
-    else
-        k->gemm_f(w->dtype, wr, row_bytes, nr, c->in, c->cols, c->n, out, rows);
+    float *out = c->outs[j] + (size_t)t0 * rows + r0;
+    const float *in = c->in + (size_t)t0 * c->cols;
+    if (c->be->precise) {
+        si_gemm_f_ref(w->dtype, wr, row_bytes, nr, in, c->cols, nt, out, rows);
+    } else if (uses_q8_activations(c->be, w)) {
+        int nb = c->cols / SI_QBLOCK;
+        k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx + (size_t)t0 * nb, nb, nt, out, rows);
+    } else {
+        k->gemm_f(w->dtype, wr, row_bytes, nr, in, c->cols, nt, out, rows);
+    }
 }
 
 void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *in, int n) {
@@ -64,7 +91,7 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
     int any_quantized = 0;
     long total_rows = 0;
     for (int j = 0; j < count; j++) {
-        any_quantized |= si_dtype_is_quantized(ws[j]->dtype) && !c->precise;
+        any_quantized |= uses_q8_activations(c, ws[j]);
         total_rows += ws[j]->ne[1];
     }
     if (any_quantized) {
@@ -72,12 +99,24 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
         si_pool_run(c->pool, quantize_task, &q, n);
     }
     matmul_ctx m = {.be = c, .count = count, .outs = outs, .ws = ws, .in = in, .n = n, .cols = cols};
-    /* Enough tasks for dynamic balancing (several per thread), rows a multiple of 4. */
     int threads = si_pool_threads(c->pool);
-    int rpt = (int)(total_rows / (threads * 8));
-    rpt = rpt < 4 ? 4 : (rpt > 64 ? 64 : rpt & ~3);
-    m.rows_per_task = rpt;
+    if (n < SPLIT_TOKENS_FROM) {
+        /* Enough tasks for dynamic balancing (several per thread), rows a
+         * multiple of 4, up to 64 (a block of rows stays in L1 while the
+         * batch passes), for a single input row up to 256: each call's
+         * fixed cost (packing the activations) is a few rows' worth. */
+        int rpt = (int)(total_rows / (threads * 8)), max = n == 1 ? 256 : 64;
+        m.rows_per_task = rpt < 4 ? 4 : (rpt > max ? max : rpt & ~3);
+        m.tokens_per_task = n;
+    } else {
+        m.rows_per_task = ROWS_PER_BIG_TASK;
+        m.tokens_per_task = TOKENS_PER_TASK;
+    }
+    m.token_blocks = (n + m.tokens_per_task - 1) / m.tokens_per_task;
     m.task_start[0] = 0;
-    for (int j = 0; j < count; j++) m.task_start[j + 1] = m.task_start[j] + (int)((ws[j]->ne[1] + rpt - 1) / rpt);
+    for (int j = 0; j < count; j++) {
+        int rows = (int)ws[j]->ne[1], rpt = m.rows_per_task;
+        m.task_start[j + 1] = m.task_start[j] + (rows + rpt - 1) / rpt * m.token_blocks;
+    }
     si_pool_run(c->pool, matmul_task, &m, m.task_start[count]);
 }
