@@ -483,6 +483,8 @@ int main(void) {
     si_dtype types[6] = {SI_DTYPE_F32, SI_DTYPE_F16, SI_DTYPE_BF16, SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1};
     si_llama *m = fake_model(6, types, 256, 4, 2, 64, 704, 3000, SI_DTYPE_Q4_1);
     CHECKF(cu->prepare_model(cu, m) == 0, "%s", si_last_error());
+    /* the cuBLAS path needs the scratch that reserve sizes (as a forward pass would) */
+    CHECKF(cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
     test_matmul(cu, m);
     test_elementwise(cu, cpu, m);
 

@@ -79,6 +79,10 @@ static void products(si_cu_backend *cb, int count, float *const *outs, const si_
         all_float &= is_float(w->mat.dtype);
     }
     if (n >= cb->cublas_min && all_float) {
+        if (n > cb->cap_tokens) { /* its scratch (tmp, act16) is sized by reserve */
+            si_cu_check(cb, cudaErrorInvalidValue, "matrix product of more rows than reserved");
+            return;
+        }
         si_dtype rounded = SI_DTYPE_COUNT;
         for (int j = 0; j < count; j++) {
             const void *x16 = half_input(cb, mats[j], in, n, &rounded);
