@@ -394,6 +394,67 @@ INL float row_f(si_dtype t, const uint8_t *row, const float *x, int n) {
     return hsum1(acc);
 }
 
+/* Q8_0 rows (the output head) against float activations, NR rows x nt
+ * tokens: each 32-element block's two halves are converted once per row and
+ * summed per token before the block's scale is applied once, so a row's
+ * accumulator chain has one FMA per block. One token runs the same code with
+ * nt = 1: results do not depend on the batch. */
+INL void tile_q8f(const int nt, const uint8_t *const rows[NR], const float *const xs[4], int n, __m512 out[NR][4]) {
+    __m512 acc[NR][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) acc[r][i] = _mm512_setzero_ps();
+    for (int b = 0; b < n / SI_QBLOCK; b++) {
+        __m512 lo[NR], hi[NR], d[NR];
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; r++) {
+            const uint8_t *blk = rows[r] + (size_t)b * sizeof(si_block_q8_0);
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            d[r] = _mm512_set1_ps(_cvtsh_ss(h));
+            lo[r] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 2))));
+            hi[r] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(blk + 18))));
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < nt; i++) {
+            __m512 x0 = _mm512_loadu_ps(xs[i] + b * SI_QBLOCK), x1 = _mm512_loadu_ps(xs[i] + b * SI_QBLOCK + 16);
+#pragma GCC unroll 4
+            for (int r = 0; r < NR; r++)
+                acc[r][i] = _mm512_fmadd_ps(d[r], _mm512_fmadd_ps(hi[r], x1, _mm512_mul_ps(lo[r], x0)), acc[r][i]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) out[r][i] = acc[r][i];
+}
+
+INL void gemm_q8f(const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok, float *out,
+                  int out_stride) {
+    for (int r0 = 0; r0 < n_rows; r0 += NR) {
+        const uint8_t *rows[NR];
+        si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);
+        for (int t0 = 0; t0 < n_tok; t0 += 4) {
+            int nt = si_x86_token_tile(n_tok - t0, 4);
+            const float *xs[4];
+            for (int i = 0; i < 4; i++) xs[i] = x + (size_t)si_x86_min(t0 + i, n_tok - 1) * n;
+            float *o = out + (size_t)t0 * out_stride;
+            __m512 acc[NR][4];
+            if (nt == 1) {
+                tile_q8f(1, rows, xs, n, acc);
+                put_tile(acc, 1, 1, o, out_stride, r0, n_rows);
+            } else if (nt == 2) {
+                tile_q8f(2, rows, xs, n, acc);
+                put_tile(acc, 2, 2, o, out_stride, r0, n_rows);
+            } else {
+                tile_q8f(4, rows, xs, n, acc);
+                put_tile(acc, 4, n_tok - t0, o, out_stride, r0, n_rows);
+            }
+        }
+    }
+}
+
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                       float *out, int out_stride) {
     if (n_tok == 1) {
@@ -429,7 +490,7 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     case SI_DTYPE_F32: gemm_f_typed(SI_DTYPE_F32, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_F16: gemm_f_typed(SI_DTYPE_F16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_BF16: gemm_f_typed(SI_DTYPE_BF16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
-    case SI_DTYPE_Q8_0: gemm_f_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
+    case SI_DTYPE_Q8_0: gemm_q8f(w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     default: si_gemm_f_ref(t, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     }
 }

@@ -44,14 +44,47 @@ static void quantize_task(void *p, int i, int thread) {
     c->k->quantize_q8x(c->in + (size_t)i * c->cols, c->qx + (size_t)i * (c->cols / SI_QBLOCK), c->cols);
 }
 
-/* Whether W meets 8-bit activations. Not in the precise mode, not for float
- * weights, and not for the output head: its products are the logits
- * themselves, where the 8-bit rounding of the final hidden state (whose
- * outlier dimensions coarsen whole blocks) was measured to flip about one
- * top-1 token in a hundred; with float activations it costs a little time. */
+/* Whether W meets 8-bit activations: quantized weights, except in the precise mode. */
 static bool uses_q8_activations(const si_cpu_backend *c, const si_tensor *w) {
-    if (c->precise || !si_dtype_is_quantized(w->dtype)) return false;
-    return !(w == c->head && w->dtype == SI_DTYPE_Q8_0);
+    return !c->precise && si_dtype_is_quantized(w->dtype);
+}
+
+/* The output head's products are the logits themselves, where the 8-bit
+ * rounding of the final hidden state (whose outlier dimensions coarsen whole
+ * blocks) was measured to flip about one top-1 token in a hundred. Computing
+ * the whole head with float activations is four times slower, so each row's
+ * HEAD_REFINE largest logits are recomputed with float activations instead:
+ * the top of the distribution, where sampling and the argmax look, is then as
+ * accurate as the weights allow; the tail keeps the 8-bit error. */
+#define HEAD_REFINE 32
+
+typedef struct {
+    si_cpu_backend *be;
+    const si_tensor *w;
+    float *out;
+    const float *in;
+    int rows, cols;
+} refine_ctx;
+
+static void refine_task(void *p, int i, int thread) {
+    (void)thread;
+    refine_ctx *c = p;
+    float *logits = c->out + (size_t)i * c->rows;
+    int top[HEAD_REFINE], n_top = 0;
+    for (int r = 0; r < c->rows; r++) {
+        /* sorted descending; most rows fail the first comparison */
+        if (n_top == HEAD_REFINE && logits[r] <= logits[top[n_top - 1]]) continue;
+        int at = n_top < HEAD_REFINE ? n_top++ : HEAD_REFINE - 1;
+        while (at > 0 && logits[top[at - 1]] < logits[r]) {
+            top[at] = top[at - 1];
+            at--;
+        }
+        top[at] = r;
+    }
+    size_t row_bytes = si_dtype_row_bytes(c->w->dtype, c->cols);
+    for (int k = 0; k < n_top; k++)
+        c->be->kern->gemm_f(c->w->dtype, (const char *)c->w->data + (size_t)top[k] * row_bytes, row_bytes, 1,
+                            c->in + (size_t)i * c->cols, c->cols, 1, logits + top[k], 1);
 }
 
 static void matmul_task(void *p, int task, int thread) {
@@ -119,4 +152,8 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
         m.task_start[j + 1] = m.task_start[j] + (rows + rpt - 1) / rpt * m.token_blocks;
     }
     si_pool_run(c->pool, matmul_task, &m, m.task_start[count]);
+    if (count == 1 && ws[0] == c->head && uses_q8_activations(c, ws[0])) {
+        refine_ctx r = {c, ws[0], outs[0], in, (int)ws[0]->ne[1], cols};
+        si_pool_run(c->pool, refine_task, &r, n);
+    }
 }
