@@ -7,8 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-typedef float vf4 __attribute__((vector_size(16)));
-
 void si_rope_rotate(float *dst, const float *src, const double *cs, int head_dim, int style) {
     int half = head_dim / 2;
     const double *cosv = cs, *sinv = cs + half;
@@ -111,35 +109,17 @@ static void attend_task(void *p, int task, int thread) {
     }
     float inv = 1.0f / sum;
     for (int j = 0; j < n; j++) scores[j] *= inv;
+    /* out = sum_j scores[j] * v_j, keys in the order of the scores: sinks,
+     * then the window from its first slot, wrapping to just after the sinks. */
     float *out = a->out + (size_t)i * q_dim + h * hd;
-    /* out = sum_j scores[j] * v_j, with the slots in the order of the scores
-     * (sinks, then the window from its first slot, wrapping), 16 columns at
-     * a time in four 4-float vectors (GNU vector extensions: the compiler
-     * left alone neither vectorizes this nor keeps it in registers). */
-    for (int d0 = 0; d0 < hd; d0 += 16) {
-        int w = hd - d0 < 16 ? hd - d0 : 16;
-        vf4 acc[4] = {{0}, {0}, {0}, {0}};
-        float tail[16] = {0};
-        for (int j = 0, sl = 0; j < n; j++, sl++) {
-            if (j == n_sinks) sl = slot;
-            else if (sl == kc->slots) sl = kc->cfg.sinks;
-            const float *v = cache_row(kc, kc->v, a->layer, sl) + kvh * hd + d0;
-            if (w == 16) {
-#pragma GCC unroll 4
-                for (int k = 0; k < 4; k++) {
-                    vf4 vk;
-                    memcpy(&vk, v + 4 * k, sizeof vk); /* unaligned load */
-                    acc[k] += scores[j] * vk;
-                }
-            } else {
-                for (int d = 0; d < w; d++) tail[d] += scores[j] * v[d];
-            }
-        }
-        if (w == 16)
-            memcpy(out + d0, acc, sizeof acc);
-        else
-            memcpy(out + d0, tail, (size_t)w * sizeof(float));
-    }
+    memset(out, 0, (size_t)hd * sizeof(float));
+    void (*weighted)(const float *, const float *, size_t, int, int, float *) =
+        c->be->precise ? si_weighted_rows_ref : c->be->kern->weighted_rows;
+    const float *v0 = (const float *)kc->v + (size_t)a->layer * kc->slots * kc->kv_dim + kvh * hd;
+    size_t stride = (size_t)kc->kv_dim;
+    weighted(scores, v0, stride, n_sinks, hd, out);
+    weighted(scores + n_sinks, v0 + (size_t)slot * stride, stride, first_run, hd, out);
+    weighted(scores + n_sinks + first_run, v0 + (size_t)kc->cfg.sinks * stride, stride, n_win - first_run, hd, out);
 }
 
 void si_cpu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a) {

@@ -106,9 +106,15 @@ void si_gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, cons
             out[(size_t)i * out_stride + r] = si_dot_f_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n, n);
 }
 
+void si_weighted_rows_ref(const float *p, const float *v, size_t v_stride, int n, int hd, float *out) {
+    for (int j = 0; j < n; j++)
+        for (int d = 0; d < hd; d++) out[d] += p[j] * v[(size_t)j * v_stride + d];
+}
+
 const si_cpu_kernels si_cpu_kernels_scalar = {
     .name = "scalar",
     .quantize_q8x = si_quantize_q8x_ref,
     .gemm_q = gemm_q_ref,
     .gemm_f = si_gemm_f_ref,
+    .weighted_rows = si_weighted_rows_ref,
 };

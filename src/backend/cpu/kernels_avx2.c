@@ -363,11 +363,32 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     }
 }
 
+/* ---- attention: weighted value rows ---------------------------------------- */
+
+/* 32 columns at a time in four accumulators, each row's weight broadcast
+ * once; a last partial group of columns goes through the reference. */
+TGT static void weighted_rows(const float *p, const float *v, size_t v_stride, int n, int hd, float *out) {
+    int d0 = 0;
+    for (; d0 + 32 <= hd; d0 += 32) {
+        __m256 acc[4];
+        for (int k = 0; k < 4; k++) acc[k] = _mm256_loadu_ps(out + d0 + 8 * k);
+        for (int j = 0; j < n; j++) {
+            __m256 pj = _mm256_set1_ps(p[j]);
+            const float *row = v + (size_t)j * v_stride + d0;
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) acc[k] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * k), acc[k]);
+        }
+        for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);
+    }
+    if (d0 < hd) si_weighted_rows_ref(p, v + d0, v_stride, n, hd - d0, out + d0);
+}
+
 const si_cpu_kernels si_cpu_kernels_avx2 = {
     .name = "avx2",
     .quantize_q8x = quantize_q8x,
     .gemm_q = gemm_q,
     .gemm_f = gemm_f,
+    .weighted_rows = weighted_rows,
 };
 
 #endif

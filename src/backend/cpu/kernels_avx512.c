@@ -457,7 +457,10 @@ INL void gemm_q8f(const void *w, size_t row_bytes, int n_rows, const float *x, i
 
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                       float *out, int out_stride) {
-    if (n_tok == 1) {
+    /* one token: row after row (long rows stream better alone), except short
+     * rows such as attention's keys, where a row's final lane sum would cost
+     * as much as its products: those go four at a time */
+    if (n_tok == 1 && n > 128) {
         for (int r = 0; r < n_rows; r++) out[r] = row_f(t, (const uint8_t *)w + (size_t)r * row_bytes, x, n);
         return;
     }
@@ -495,11 +498,35 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     }
 }
 
+/* ---- attention: weighted value rows ---------------------------------------- */
+
+/* 64 columns at a time in four accumulators (the tail masked), each row's
+ * weight broadcast once: per row 4 loads and 4 FMAs. */
+TGT static void weighted_rows(const float *p, const float *v, size_t v_stride, int n, int hd, float *out) {
+    for (int d0 = 0; d0 < hd; d0 += 64) {
+        __mmask16 m[4];
+        __m512 acc[4];
+        for (int k = 0; k < 4; k++) {
+            int left = hd - d0 - 16 * k;
+            m[k] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+            acc[k] = _mm512_maskz_loadu_ps(m[k], out + d0 + 16 * k);
+        }
+        for (int j = 0; j < n; j++) {
+            __m512 pj = _mm512_set1_ps(p[j]);
+            const float *row = v + (size_t)j * v_stride + d0;
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) acc[k] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[k], row + 16 * k), acc[k]);
+        }
+        for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(out + d0 + 16 * k, m[k], acc[k]);
+    }
+}
+
 const si_cpu_kernels si_cpu_kernels_avx512 = {
     .name = "avx512",
     .quantize_q8x = quantize_q8x,
     .gemm_q = gemm_q,
     .gemm_f = gemm_f,
+    .weighted_rows = weighted_rows,
 };
 
 #endif
