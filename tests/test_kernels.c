@@ -300,6 +300,39 @@ static void test_gemm(const si_cpu_kernels *k, si_dtype t) {
     CHECKF(bad == 0, "%s %s: %d bad outputs", k->name, si_dtype_name(t), bad);
 }
 
+/* Attention's weighted value rows against the reference, on odd widths,
+ * strides wider than the rows, and no rows at all. */
+static void test_weighted_rows(const si_cpu_kernels *k) {
+    static const int widths[] = {1, 7, 16, 33, 64, 80, 128};
+    static const int counts[] = {0, 1, 5, 100};
+    double worst = 0;
+    int bad = 0;
+    for (int w = 0; w < 7; w++)
+        for (int c = 0; c < 4; c++) {
+            int hd = widths[w], n = counts[c];
+            size_t stride = (size_t)hd + 3;
+            float *p = malloc(sizeof(float) * (size_t)(n + 1)), *v = malloc(sizeof(float) * (stride * n + 1));
+            float *got = malloc(sizeof(float) * (size_t)hd), *want = malloc(sizeof(float) * (size_t)hd);
+            for (int j = 0; j < n; j++) p[j] = uniform(0, 1);
+            for (size_t j = 0; j < stride * n; j++) v[j] = uniform(-3, 3);
+            for (int d = 0; d < hd; d++) got[d] = want[d] = uniform(-1, 1);
+            k->weighted_rows(p, v, stride, n, hd, got);
+            si_weighted_rows_ref(p, v, stride, n, hd, want);
+            for (int d = 0; d < hd; d++) {
+                double terms = 1;
+                for (int j = 0; j < n; j++) terms += fabs((double)p[j] * v[(size_t)j * stride + d]);
+                double tol = 4.0 * sqrt((double)n + 1) * 0x1p-24 * terms, err = fabs((double)got[d] - want[d]);
+                if (err / tol > worst) worst = err / tol;
+                if (!(err <= tol) && bad++ < 3)
+                    fprintf(stderr, "  %s weighted_rows hd=%d n=%d: out[%d] = %.9g, reference %.9g\n", k->name, hd, n, d,
+                            got[d], want[d]);
+            }
+            free(p), free(v), free(got), free(want);
+        }
+    printf("  %-6s weighted rows: 28 shapes, worst |error| / tolerance = %.3g\n", k->name, worst);
+    CHECKF(bad == 0, "%s weighted_rows: %d bad outputs", k->name, bad);
+}
+
 int main(void) {
     const char *levels[] = {"scalar", "avx2", "avx512"};
     const si_dtype types[] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1, SI_DTYPE_F32, SI_DTYPE_F16, SI_DTYPE_BF16};
@@ -314,6 +347,7 @@ int main(void) {
         }
         printf("level %s\n", k->name);
         test_quantize(k);
+        test_weighted_rows(k);
         for (int t = 0; t < 6; t++) test_gemm(k, types[t]);
         float_act = true;
         printf("  Q8_0 weights with float activations (the output head):\n");
