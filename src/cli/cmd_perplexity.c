@@ -20,7 +20,9 @@
 
 typedef struct {
     const int32_t *ids;
-    int64_t n; /* tokens scored: the NLL of ids[i + 1] given what precedes it, i < n */
+    int64_t n; /* predictions: of ids[i + 1] given what precedes it, i < n */
+    int64_t stride; /* only every stride-th prediction is scored */
+    int64_t to_score;
     int64_t scored;
     double nll_sum;
     FILE *csv;
@@ -35,15 +37,17 @@ static double token_nll(const float *logits, int n_vocab, int32_t target) {
     return log(sum) + mx - logits[target];
 }
 
+static bool scored(const ppl_state *st, int64_t i) { return (i + 1) % st->stride == 0; }
+
 static void record(ppl_state *st, int64_t i, double nll) {
     st->nll_sum += nll;
     st->scored++;
     if (st->csv) fprintf(st->csv, "%lld,%d,%.6f,%.6f\n", (long long)i + 1, st->ids[i + 1], nll, exp(st->nll_sum / st->scored));
     double now = cli_now();
-    if (now - st->t_last_print > 0.5 || st->scored == st->n) {
-        int width = 30, done = (int)(width * st->scored / st->n);
+    if (now - st->t_last_print > 0.5 || st->scored == st->to_score) {
+        int width = 30, done = (int)(width * st->scored / st->to_score);
         fprintf(stderr, "\r[%.*s%*s] %lld/%lld tokens, %.1f tokens/s, perplexity %.4f ", done,
-                "##############################", width - done, "", (long long)st->scored, (long long)st->n,
+                "##############################", width - done, "", (long long)st->scored, (long long)st->to_score,
                 st->scored / (now - st->t_start), exp(st->nll_sum / st->scored));
         st->t_last_print = now;
     }
@@ -51,12 +55,13 @@ static void record(ppl_state *st, int64_t i, double nll) {
 
 static int on_logits(void *user, int64_t i, const float *logits, int n_vocab) {
     ppl_state *st = user;
-    if (i < st->n) record(st, i, token_nll(logits, n_vocab, st->ids[i + 1]));
+    if (i < st->n && scored(st, i)) record(st, i, token_nll(logits, n_vocab, st->ids[i + 1]));
     return 0;
 }
 
 static int run_recompute(si_session *s, int n_vocab, int sinks, int window, ppl_state *st, int32_t *ctx) {
     for (int64_t i = 0; i < st->n; i++) {
+        if (!scored(st, i)) continue;
         int64_t begin = i - window > sinks ? i - window : sinks;
         int n = 0;
         for (int64_t j = 0; j < sinks && j <= i; j++) ctx[n++] = st->ids[j];
@@ -95,12 +100,13 @@ int cmd_perplexity(int argc, char **argv) {
     cli_common c;
     cli_common_init(&c);
     const char *text = NULL, *mode = "streaming", *csv_path = NULL;
-    int64_t max_tokens = 0;
+    int64_t max_tokens = 0, stride = 1;
     arg_spec specs[24];
     int n = 0;
     specs[n++] = (arg_spec){"--text", ARG_STR, &text, "text file to score (required)"};
     specs[n++] = (arg_spec){"--mode", ARG_STR, &mode, "streaming|window|recompute|dense (default streaming)"};
     specs[n++] = (arg_spec){"--max-tokens", ARG_I64, &max_tokens, "score only the first N tokens"};
+    specs[n++] = (arg_spec){"--stride", ARG_I64, &stride, "score every K-th token only (all are still fed; recompute skips the rest)"};
     specs[n++] = (arg_spec){"--csv", ARG_STR, &csv_path, "write one row per token: index,token,nll,running_ppl"};
     n = cli_model_specs(&c, specs, n);
     n = cli_cache_specs(&c, specs, n);
@@ -111,8 +117,8 @@ int cmd_perplexity(int argc, char **argv) {
     }
     bool streaming = !strcmp(mode, "streaming"), window = !strcmp(mode, "window");
     bool recompute = !strcmp(mode, "recompute"), dense = !strcmp(mode, "dense");
-    if (!text || !(streaming || window || recompute || dense) || max_tokens < 0) {
-        fprintf(stderr, "swiftinfer perplexity: %s\n", !text ? "--text is required" : max_tokens < 0 ? "--max-tokens must be >= 0" : "--mode must be streaming, window, recompute or dense");
+    if (!text || !(streaming || window || recompute || dense) || max_tokens < 0 || stride < 1) {
+        fprintf(stderr, "swiftinfer perplexity: %s\n", !text ? "--text is required" : max_tokens < 0 || stride < 1 ? "--max-tokens must be >= 0 and --stride >= 1" : "--mode must be streaming, window, recompute or dense");
         return 2;
     }
     int rc = 1;
@@ -150,8 +156,9 @@ int cmd_perplexity(int argc, char **argv) {
         }
         fprintf(csv, "index,token,nll,running_ppl\n");
     }
-    ppl_state st = {.ids = ids, .n = n_ids - 1, .csv = csv, .t_start = cli_now()};
-    if (st.n < 1) {
+    ppl_state st = {.ids = ids, .n = n_ids - 1, .stride = stride, .to_score = (n_ids - 1) / stride, .csv = csv,
+                    .t_start = cli_now()};
+    if (st.to_score < 1) {
         fprintf(stderr, "swiftinfer: %s: fewer than 2 tokens\n", text);
         goto done;
     }
@@ -169,8 +176,8 @@ int cmd_perplexity(int argc, char **argv) {
         goto done;
     }
     double secs = cli_now() - st.t_start;
-    printf("\nmode=%s sinks=%d window=%d tokens=%lld nll=%.6f perplexity=%.4f seconds=%.1f tokens_per_s=%.1f\n", mode, S,
-           dense ? info.ctx_train : W, (long long)st.scored, st.nll_sum / st.scored, exp(st.nll_sum / st.scored), secs,
+    printf("\nmode=%s sinks=%d window=%d stride=%lld tokens=%lld nll=%.6f perplexity=%.4f seconds=%.1f tokens_per_s=%.1f\n", mode, S,
+           dense ? info.ctx_train : W, (long long)stride, (long long)st.scored, st.nll_sum / st.scored, exp(st.nll_sum / st.scored), secs,
            st.scored / secs);
     rc = 0;
 done:
