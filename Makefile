@@ -12,20 +12,22 @@ build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# The main job: the first MT-Bench turns as one endless conversation on the
+# default model (greedy), each reply streamed, statistics per round.
+ROUNDS ?= 8
 run: build
 	@scripts/fetch-model.sh >/dev/null
-	$(BUILD)/bin/swiftinfer generate --chat --temp 0 --max-new-tokens 96 \
-	    --prompt "What are three good habits for writing clear code?"
+	$(BUILD)/bin/swiftinfer run --input data/mt_bench.jsonl --only-n-first $(ROUNDS) --max-new-tokens 256
 
 test: build
 	@scripts/fetch-model.sh >/dev/null
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 test-asan:
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSI_SANITIZE=ON >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSI_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@scripts/fetch-model.sh >/dev/null
-	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	@SI_TEST_QUICK=1 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -302,7 +302,7 @@ static void test_gemm(const si_cpu_kernels *k, si_dtype t) {
 
 /* Attention's weighted value rows against the reference, on odd widths,
  * strides wider than the rows, and no rows at all. */
-static void test_weighted_rows(const si_cpu_kernels *k) {
+static void test_weighted_rows(const si_cpu_kernels *k, si_dtype t) {
     static const int widths[] = {1, 7, 16, 33, 64, 80, 128};
     static const int counts[] = {0, 1, 5, 100};
     double worst = 0;
@@ -314,10 +314,15 @@ static void test_weighted_rows(const si_cpu_kernels *k) {
             float *p = malloc(sizeof(float) * (size_t)(n + 1)), *v = malloc(sizeof(float) * (stride * n + 1));
             float *got = malloc(sizeof(float) * (size_t)hd), *want = malloc(sizeof(float) * (size_t)hd);
             for (int j = 0; j < n; j++) p[j] = uniform(0, 1);
-            for (size_t j = 0; j < stride * n; j++) v[j] = uniform(-3, 3);
+            uint16_t *vh = malloc(sizeof(uint16_t) * (stride * n + 1));
+            for (size_t j = 0; j < stride * n; j++) {
+                vh[j] = si_f32_to_f16(uniform(-3, 3));
+                v[j] = t == SI_DTYPE_F16 ? si_f16_to_f32(vh[j]) : uniform(-3, 3);
+            }
+            const void *vt = t == SI_DTYPE_F16 ? (const void *)vh : (const void *)v;
             for (int d = 0; d < hd; d++) got[d] = want[d] = uniform(-1, 1);
-            k->weighted_rows(p, v, stride, n, hd, got);
-            si_weighted_rows_ref(p, v, stride, n, hd, want);
+            k->weighted_rows(t, p, vt, stride, n, hd, got);
+            si_weighted_rows_ref(t, p, vt, stride, n, hd, want);
             for (int d = 0; d < hd; d++) {
                 double terms = 1;
                 for (int j = 0; j < n; j++) terms += fabs((double)p[j] * v[(size_t)j * stride + d]);
@@ -327,9 +332,9 @@ static void test_weighted_rows(const si_cpu_kernels *k) {
                     fprintf(stderr, "  %s weighted_rows hd=%d n=%d: out[%d] = %.9g, reference %.9g\n", k->name, hd, n, d,
                             got[d], want[d]);
             }
-            free(p), free(v), free(got), free(want);
+            free(p), free(v), free(vh), free(got), free(want);
         }
-    printf("  %-6s weighted rows: 28 shapes, worst |error| / tolerance = %.3g\n", k->name, worst);
+    printf("  %-6s weighted %s rows: 28 shapes, worst |error| / tolerance = %.3g\n", k->name, si_dtype_name(t), worst);
     CHECKF(bad == 0, "%s weighted_rows: %d bad outputs", k->name, bad);
 }
 
@@ -347,7 +352,8 @@ int main(void) {
         }
         printf("level %s\n", k->name);
         test_quantize(k);
-        test_weighted_rows(k);
+        test_weighted_rows(k, SI_DTYPE_F32);
+        test_weighted_rows(k, SI_DTYPE_F16);
         for (int t = 0; t < 6; t++) test_gemm(k, types[t]);
         float_act = true;
         printf("  Q8_0 weights with float activations (the output head):\n");

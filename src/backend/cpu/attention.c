@@ -1,8 +1,11 @@
 /* backend/cpu/attention.c: RoPE, cache writes and causal attention over the
- * StreamingLLM cache (sinks + ring window), one task per (row, head). The
+ * StreamingLLM cache (sinks + ring window), split over (row, KV head, key
+ * slice) tasks and merged per (row, head). The
  * cache policy itself (slots, visible keys, rotation positions) is in
  * kvcache/kvcache.h; this file only does the arithmetic. */
 #include "cpu_backend.h"
+
+#include "../../util/half.h"
 
 #include <math.h>
 #include <string.h>
@@ -24,6 +27,7 @@ typedef struct {
     si_cpu_backend *be;
     const si_hparams *hp;
     const si_attn_args *a;
+    int parts; /* key slices of the batch's row with the most keys */
 } attn_ctx;
 
 static const si_attn_run *run_of_row(const si_attn_args *a, int row) {
@@ -32,8 +36,21 @@ static const si_attn_run *run_of_row(const si_attn_args *a, int row) {
     return NULL;
 }
 
-static float *cache_row(const si_kvcache *c, void *base, int layer, int slot) {
-    return (float *)base + ((size_t)layer * c->slots + slot) * c->kv_dim;
+/* The cache holds float32 or, to halve the bytes attention reads, f16 (the
+ * default; the precise mode keeps float32). */
+static uint8_t *cache_row(const si_kvcache *c, void *base, int layer, int slot) {
+    return (uint8_t *)base + ((size_t)layer * c->slots + slot) * c->kv_dim * c->elem_bytes;
+}
+
+static void put_row(const si_kvcache *c, uint8_t *dst, const float *src) {
+    if (c->elem_bytes == 4) {
+        memcpy(dst, src, (size_t)c->kv_dim * sizeof(float));
+        return;
+    }
+    for (int d = 0; d < c->kv_dim; d++) {
+        uint16_t h = si_f32_to_f16(src[d]);
+        memcpy(dst + 2 * (size_t)d, &h, 2);
+    }
 }
 
 /* Rotates row i's key heads in place and stores K and V in its cache slot. */
@@ -49,81 +66,138 @@ static void store_task(void *p, int i, int thread) {
     const double *rope_k = a->rope + (size_t)i * 3 * hd;
     for (int h = 0; h < hp->n_kv_heads; h++) si_rope_rotate(k + h * hd, k + h * hd, rope_k, hd, hp->rope_style);
     int slot = si_cache_slot(kc, run->t0 + (i - run->first));
-    memcpy(cache_row(kc, kc->k, a->layer, slot), k, (size_t)kv_dim * sizeof(float));
-    memcpy(cache_row(kc, kc->v, a->layer, slot), a->v + (size_t)i * kv_dim, (size_t)kv_dim * sizeof(float));
+    put_row(kc, cache_row(kc, kc->k, a->layer, slot), k);
+    put_row(kc, cache_row(kc, kc->v, a->layer, slot), a->v + (size_t)i * kv_dim);
 }
 
-/* Raw q . k for the keys in slots s0 .. s0 + n - 1 of one layer and KV head,
- * by the kernel set's F32 GEMV (a scalar dot is one long chain of dependent
- * adds; the kernels keep 16 lanes of partial sums), or in precise mode by
- * the reference (double sums). */
-static void key_dots(const si_cpu_backend *be, const si_kvcache *kc, int layer, int kvh, int hd, const float *q, int s0,
-                     int n, float *dst) {
-    if (n <= 0) return;
-    const float *rows = cache_row(kc, kc->k, layer, s0) + kvh * hd;
-    size_t row_bytes = (size_t)kc->kv_dim * sizeof(float);
-    if (be->precise)
-        si_gemm_f_ref(SI_DTYPE_F32, rows, row_bytes, n, q, hd, 1, dst, n);
-    else
-        be->kern->gemm_f(SI_DTYPE_F32, rows, row_bytes, n, q, hd, 1, dst, n);
+/* One row's visible keys, in score order: the sinks, then the window from
+ * its first slot to the ring's end, then wrapped to just after the sinks. */
+typedef struct {
+    int first_slot[3], count[3];
+    bool sink[3];
+    int n;
+} key_runs;
+
+static key_runs keys_of(const si_kvcache *kc, int64_t t) {
+    key_runs r = {.n = 0};
+    int n_sinks = si_cache_visible_sinks(kc, t);
+    int64_t wb = si_cache_window_begin(kc, t);
+    int n_win = (int)(t - wb + 1 > 0 ? t - wb + 1 : 0);
+    int slot = n_win ? si_cache_slot(kc, wb) : 0;
+    int first = n_win < kc->slots - slot ? n_win : kc->slots - slot;
+    r.first_slot[0] = 0, r.count[0] = n_sinks, r.sink[0] = true;
+    r.first_slot[1] = slot, r.count[1] = first, r.sink[1] = false;
+    r.first_slot[2] = kc->cfg.sinks, r.count[2] = n_win - first, r.sink[2] = false;
+    r.n = n_sinks + n_win;
+    return r;
 }
 
+/* Task (row, KV head, key slice): for the query heads sharing the KV head
+ * (grouped-query attention reads each key and value row once for all of
+ * them), the slice's scores, their max m, the sum l of exp(s - m) and the
+ * unnormalized output sum_j exp(s_j - m) v_j, into the partial buffer.
+ * Products go through the kernels (the reference in precise mode). */
 static void attend_task(void *p, int task, int thread) {
     attn_ctx *c = p;
     const si_hparams *hp = c->hp;
     const si_attn_args *a = c->a;
-    int hd = hp->head_dim, q_dim = hp->n_heads * hd;
-    int i = task / hp->n_heads, h = task % hp->n_heads;
-    int kvh = h / (hp->n_heads / hp->n_kv_heads);
+    si_cpu_backend *be = c->be;
+    int hd = hp->head_dim, q_dim = hp->n_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    int parts = c->parts;
+    int i = task / (hp->n_kv_heads * parts), kvh = task / parts % hp->n_kv_heads, part = task % parts;
     const si_attn_run *run = run_of_row(a, i);
     const si_kvcache *kc = run->cache;
     int64_t t = run->t0 + (i - run->first);
-    const float *q = a->q + (size_t)i * q_dim + h * hd;
+    key_runs keys = keys_of(kc, t);
+    int row_parts = si_attn_parts(keys.n);
+    if (part >= row_parts) return; /* a row with fewer keys than the batch's longest */
+    int j0 = part * SI_ATTN_PART, j1 = j0 + SI_ATTN_PART < keys.n ? j0 + SI_ATTN_PART : keys.n;
+
+    /* the group's queries, rotated for the window and for the sinks */
     const double *rope = a->rope + (size_t)i * 3 * hd;
-    float *qw = c->be->qrot + (size_t)thread * 2 * hd, *qs = qw + hd;
-    float *scores = c->be->scores + (size_t)thread * c->be->scores_cap;
+    float *qw = be->qrot + (size_t)thread * be->qrot_cap, *qs = qw + (size_t)group * hd;
+    for (int g = 0; g < group; g++) {
+        const float *q = a->q + (size_t)i * q_dim + (size_t)(kvh * group + g) * hd;
+        si_rope_rotate(qw + g * hd, q, rope + hd, hd, hp->rope_style);
+        if (keys.count[0]) si_rope_rotate(qs + g * hd, q, rope + 2 * hd, hd, hp->rope_style);
+    }
+    void (*gemm)(si_dtype, const void *, size_t, int, const float *, int, int, float *, int) =
+        be->precise ? si_gemm_f_ref : be->kern->gemm_f;
+    void (*weighted)(si_dtype, const float *, const void *, size_t, int, int, float *) =
+        be->precise ? si_weighted_rows_ref : be->kern->weighted_rows;
+    si_dtype kv_type = kc->elem_bytes == 2 ? SI_DTYPE_F16 : SI_DTYPE_F32;
+    size_t stride = (size_t)kc->kv_dim, es = (size_t)kc->elem_bytes;
+    const uint8_t *k0 = cache_row(kc, kc->k, a->layer, 0) + (size_t)kvh * hd * es;
+    const uint8_t *v0 = cache_row(kc, kc->v, a->layer, 0) + (size_t)kvh * hd * es;
+    float *scores = be->scores + (size_t)thread * be->scores_cap; /* [group][SI_ATTN_PART] */
+
+    /* scores of the slice: each key row against the group's queries */
+    for (int r = 0, j = 0; r < 3; j += keys.count[r], r++) {
+        int lo = j0 > j ? j0 : j, hi = j1 < j + keys.count[r] ? j1 : j + keys.count[r];
+        if (lo >= hi) continue;
+        const uint8_t *rows = k0 + (size_t)(keys.first_slot[r] + lo - j) * stride * es;
+        gemm(kv_type, rows, stride * es, hi - lo, keys.sink[r] ? qs : qw, hd, group, scores + (lo - j0), SI_ATTN_PART);
+    }
     float scale = 1.0f / sqrtf((float)hd);
+    for (int g = 0; g < group; g++) {
+        float *s = scores + (size_t)g * SI_ATTN_PART;
+        float mx = -INFINITY, sum = 0;
+        for (int j = 0; j < j1 - j0; j++) {
+            s[j] *= scale;
+            if (s[j] > mx) mx = s[j]; /* fmaxf is a libm call here */
+        }
+        for (int j = 0; j < j1 - j0; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        int h = kvh * group + g;
+        float *out = be->partial + (((size_t)i * hp->n_heads + h) * parts + part) * (hd + 2);
+        out[hd] = mx;
+        out[hd + 1] = sum;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int r = 0, j = 0; r < 3; j += keys.count[r], r++) {
+            int lo = j0 > j ? j0 : j, hi = j1 < j + keys.count[r] ? j1 : j + keys.count[r];
+            if (lo < hi)
+                weighted(kv_type, s + (lo - j0), v0 + (size_t)(keys.first_slot[r] + lo - j) * stride * es, stride, hi - lo, hd, out);
+        }
+    }
+}
 
-    si_rope_rotate(qw, q, rope + hd, hd, hp->rope_style);
-    int n_sinks = si_cache_visible_sinks(kc, t);
-    if (n_sinks) si_rope_rotate(qs, q, rope + 2 * hd, hd, hp->rope_style);
-    int64_t wb = si_cache_window_begin(kc, t);
-    int n_win = (int)(t - wb + 1 > 0 ? t - wb + 1 : 0);
-    int n = n_sinks + n_win;
-
-    key_dots(c->be, kc, a->layer, kvh, hd, qs, 0, n_sinks, scores);
-    /* The window's slots run from its first to the ring's end, then wrap to just after the sinks. */
-    int slot = n_win ? si_cache_slot(kc, wb) : 0;
-    int first_run = n_win < kc->slots - slot ? n_win : kc->slots - slot;
-    key_dots(c->be, kc, a->layer, kvh, hd, qw, slot, first_run, scores + n_sinks);
-    key_dots(c->be, kc, a->layer, kvh, hd, qw, kc->cfg.sinks, n_win - first_run, scores + n_sinks + first_run);
+/* Task (row, head): the slices' partial results merged into the output. */
+static void merge_task(void *p, int task, int thread) {
+    (void)thread;
+    attn_ctx *c = p;
+    const si_hparams *hp = c->hp;
+    const si_attn_args *a = c->a;
+    int hd = hp->head_dim, parts = c->parts;
+    int i = task / hp->n_heads, h = task % hp->n_heads;
+    const si_attn_run *run = run_of_row(a, i);
+    int row_parts = si_attn_parts(keys_of(run->cache, run->t0 + (i - run->first)).n);
+    const float *part = c->be->partial + ((size_t)i * hp->n_heads + h) * parts * (hd + 2);
     float mx = -INFINITY;
-    for (int j = 0; j < n; j++) {
-        scores[j] *= scale;
-        if (scores[j] > mx) mx = scores[j]; /* fmaxf is a libm call here */
-    }
-    float sum = 0;
-    for (int j = 0; j < n; j++) {
-        scores[j] = expf(scores[j] - mx);
-        sum += scores[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < n; j++) scores[j] *= inv;
-    /* out = sum_j scores[j] * v_j, keys in the order of the scores: sinks,
-     * then the window from its first slot, wrapping to just after the sinks. */
-    float *out = a->out + (size_t)i * q_dim + h * hd;
+    for (int k = 0; k < row_parts; k++)
+        if (part[k * (hd + 2) + hd] > mx) mx = part[k * (hd + 2) + hd];
+    float *out = a->out + (size_t)i * hp->n_heads * hd + (size_t)h * hd;
+    float total = 0;
     memset(out, 0, (size_t)hd * sizeof(float));
-    void (*weighted)(const float *, const float *, size_t, int, int, float *) =
-        c->be->precise ? si_weighted_rows_ref : c->be->kern->weighted_rows;
-    const float *v0 = (const float *)kc->v + (size_t)a->layer * kc->slots * kc->kv_dim + kvh * hd;
-    size_t stride = (size_t)kc->kv_dim;
-    weighted(scores, v0, stride, n_sinks, hd, out);
-    weighted(scores + n_sinks, v0 + (size_t)slot * stride, stride, first_run, hd, out);
-    weighted(scores + n_sinks + first_run, v0 + (size_t)kc->cfg.sinks * stride, stride, n_win - first_run, hd, out);
+    for (int k = 0; k < row_parts; k++) {
+        const float *pk = part + (size_t)k * (hd + 2);
+        float w = expf(pk[hd] - mx);
+        total += w * pk[hd + 1];
+        for (int d = 0; d < hd; d++) out[d] += w * pk[d];
+    }
+    float inv = 1.0f / total;
+    for (int d = 0; d < hd; d++) out[d] *= inv;
 }
 
 void si_cpu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a) {
-    attn_ctx c = {(si_cpu_backend *)be, hp, a};
+    attn_ctx c = {(si_cpu_backend *)be, hp, a, 1};
+    for (int r = 0; r < a->n_runs; r++) { /* the batch's most slices: its last row of each run has the most keys */
+        const si_attn_run *run = &a->runs[r];
+        int parts = si_attn_parts(keys_of(run->cache, run->t0 + run->n - 1).n);
+        if (parts > c.parts) c.parts = parts;
+    }
     si_pool_run(c.be->pool, store_task, &c, a->n_tokens);
-    si_pool_run(c.be->pool, attend_task, &c, a->n_tokens * hp->n_heads);
+    si_pool_run(c.be->pool, attend_task, &c, a->n_tokens * hp->n_kv_heads * c.parts);
+    si_pool_run(c.be->pool, merge_task, &c, a->n_tokens * hp->n_heads);
 }

@@ -51,22 +51,33 @@ static int cpu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int
     size_t scores_cap = c->scores_cap, qrot_cap = c->qrot_cap;
     if (grow((void **)&c->qx, &c->qx_cap, (size_t)max_tokens * (widest / SI_QBLOCK), sizeof(si_block_q8x)))
         return -1;
-    size_t want_scores = (size_t)max_visible > scores_cap ? (size_t)max_visible : scores_cap;
-    if (want_scores > scores_cap) {
+    size_t group = (size_t)(hp->n_heads / hp->n_kv_heads);
+    if (group * SI_ATTN_PART > scores_cap) {
         size_t total = 0;
-        if (grow((void **)&c->scores, &total, threads * want_scores, sizeof(float))) return -1;
-        c->scores_cap = want_scores;
+        if (grow((void **)&c->scores, &total, threads * group * SI_ATTN_PART, sizeof(float))) return -1;
+        c->scores_cap = group * SI_ATTN_PART;
     }
-    if ((size_t)hp->head_dim > qrot_cap) {
+    if (2 * group * hp->head_dim > qrot_cap) {
         size_t total = 0;
-        if (grow((void **)&c->qrot, &total, threads * 2 * hp->head_dim, sizeof(float))) return -1;
-        c->qrot_cap = (size_t)hp->head_dim;
+        if (grow((void **)&c->qrot, &total, threads * 2 * group * hp->head_dim, sizeof(float))) return -1;
+        c->qrot_cap = 2 * group * hp->head_dim;
     }
+    size_t partial = (size_t)max_tokens * hp->n_heads * si_attn_parts(max_visible) * (hp->head_dim + 2);
+    if (grow((void **)&c->partial, &c->partial_cap, partial, sizeof(float))) return -1;
     return 0;
 }
 
 static int cpu_prepare_model(si_backend *be, const si_llama *m) {
-    ((si_cpu_backend *)be)->head = m->output;
+    si_cpu_backend *c = (si_cpu_backend *)be;
+    c->head = m->output;
+    /* The cache in f16 halves what attention reads. Float32 weights keep a
+     * float32 cache (full precision was asked for: the transformers oracle
+     * holds them to 1e-3), and so does the precise mode (the exactness tests
+     * compare against a float32 reference). SWIFTINFER_CPU_KV=f32|f16 overrides. */
+    const char *kv = getenv("SWIFTINFER_CPU_KV");
+    bool f32 = c->precise || m->layers[0].wq->dtype == SI_DTYPE_F32;
+    if (kv && *kv) f32 = strcmp(kv, "f16") != 0;
+    be->kv_elem_bytes = f32 ? 4 : 2;
     return 0;
 }
 
@@ -192,6 +203,7 @@ static void cpu_destroy(si_backend *be) {
     free(c->qx);
     free(c->scores);
     free(c->qrot);
+    free(c->partial);
     free(c);
 }
 
@@ -213,7 +225,7 @@ si_backend *si_backend_cpu_create(int n_threads, bool precise) {
     si_backend *b = &c->base;
     b->name = "cpu";
     b->n_threads = n_threads;
-    b->kv_elem_bytes = 4;
+    b->kv_elem_bytes = 4; /* until prepare_model sees the weights */
     b->destroy = cpu_destroy;
     b->prepare_model = cpu_prepare_model;
     b->reserve = cpu_reserve;

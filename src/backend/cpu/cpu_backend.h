@@ -22,13 +22,20 @@ typedef struct {
      * matmul, and per-thread attention scores. */
     si_block_q8x *qx;
     size_t qx_cap; /* blocks */
-    float *scores;  /* [n_threads][scores_cap] */
-    size_t scores_cap;
-    float *qrot;    /* [n_threads][2 * head_dim]: the two query rotations */
-    size_t qrot_cap;
+    float *scores;  /* [n_threads][query heads per KV head][SI_ATTN_PART] */
+    size_t scores_cap; /* floats per thread */
+    float *qrot;    /* [n_threads][2][query heads per KV head][head_dim]: window and sink rotations */
+    size_t qrot_cap;   /* floats per thread */
+    float *partial; /* [rows][heads][parts][head_dim + 2]: each key slice's output, max and sum */
+    size_t partial_cap;
 } si_cpu_backend;
 
 void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *in, int n);
+/* Attention splits each row's keys into slices of this many (flash-decoding),
+ * so one decode row still gives every thread work. */
+#define SI_ATTN_PART 256
+static inline int si_attn_parts(int keys) { return keys <= SI_ATTN_PART ? 1 : (keys + SI_ATTN_PART - 1) / SI_ATTN_PART; }
+
 void si_cpu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a);
 
 /* Rotates one head vector: dst = R(pos) src, cs = cos[half] then sin[half]. */

@@ -367,20 +367,26 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
 
 /* 32 columns at a time in four accumulators, each row's weight broadcast
  * once; a last partial group of columns goes through the reference. */
-TGT static void weighted_rows(const float *p, const float *v, size_t v_stride, int n, int hd, float *out) {
+INL __m256 load_v8(si_dtype t, const uint8_t *row, int d) {
+    if (t == SI_DTYPE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(row + 2 * (size_t)d)));
+    return _mm256_loadu_ps((const float *)(const void *)(row + 4 * (size_t)d));
+}
+
+TGT static void weighted_rows(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out) {
+    size_t es = t == SI_DTYPE_F16 ? 2 : 4;
     int d0 = 0;
     for (; d0 + 32 <= hd; d0 += 32) {
         __m256 acc[4];
         for (int k = 0; k < 4; k++) acc[k] = _mm256_loadu_ps(out + d0 + 8 * k);
         for (int j = 0; j < n; j++) {
             __m256 pj = _mm256_set1_ps(p[j]);
-            const float *row = v + (size_t)j * v_stride + d0;
+            const uint8_t *row = (const uint8_t *)v + (size_t)j * v_stride * es;
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) acc[k] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * k), acc[k]);
+            for (int k = 0; k < 4; k++) acc[k] = _mm256_fmadd_ps(pj, load_v8(t, row, d0 + 8 * k), acc[k]);
         }
         for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);
     }
-    if (d0 < hd) si_weighted_rows_ref(p, v + d0, v_stride, n, hd - d0, out + d0);
+    if (d0 < hd) si_weighted_rows_ref(t, p, (const uint8_t *)v + d0 * es, v_stride, n, hd - d0, out + d0);
 }
 
 const si_cpu_kernels si_cpu_kernels_avx2 = {

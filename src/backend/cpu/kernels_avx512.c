@@ -502,7 +502,13 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
 
 /* 64 columns at a time in four accumulators (the tail masked), each row's
  * weight broadcast once: per row 4 loads and 4 FMAs. */
-TGT static void weighted_rows(const float *p, const float *v, size_t v_stride, int n, int hd, float *out) {
+INL __m512 load_v16(si_dtype t, const void *row, int d, __mmask16 m) {
+    if (t == SI_DTYPE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + d));
+    return _mm512_maskz_loadu_ps(m, (const float *)row + d);
+}
+
+TGT static void weighted_rows(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out) {
+    size_t es = t == SI_DTYPE_F16 ? 2 : 4;
     for (int d0 = 0; d0 < hd; d0 += 64) {
         __mmask16 m[4];
         __m512 acc[4];
@@ -513,9 +519,9 @@ TGT static void weighted_rows(const float *p, const float *v, size_t v_stride, i
         }
         for (int j = 0; j < n; j++) {
             __m512 pj = _mm512_set1_ps(p[j]);
-            const float *row = v + (size_t)j * v_stride + d0;
+            const uint8_t *row = (const uint8_t *)v + (size_t)j * v_stride * es;
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) acc[k] = _mm512_fmadd_ps(pj, _mm512_maskz_loadu_ps(m[k], row + 16 * k), acc[k]);
+            for (int k = 0; k < 4; k++) acc[k] = _mm512_fmadd_ps(pj, load_v16(t, row, d0 + 16 * k, m[k]), acc[k]);
         }
         for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(out + d0 + 16 * k, m[k], acc[k]);
     }

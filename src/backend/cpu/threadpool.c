@@ -3,6 +3,7 @@
 #include "../../util/error.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +18,10 @@
 
 /* About a millisecond of spinning before a worker goes to sleep. */
 #define SPIN_BEFORE_SLEEP 20000
+/* After this many spins a waiting thread also yields the processor: when
+ * more threads want to run than there are cores (other programs, tests in
+ * parallel), pure spinning would starve the very thread it waits for. */
+#define SPIN_BEFORE_YIELD 2000
 
 typedef struct {
     si_pool *pool;
@@ -56,7 +61,10 @@ static void *worker_main(void *arg) {
         uint_fast64_t g;
         while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->stop)) {
             if (++spins < SPIN_BEFORE_SLEEP) {
-                cpu_relax();
+                if (spins < SPIN_BEFORE_YIELD)
+                    cpu_relax();
+                else
+                    sched_yield();
                 continue;
             }
             pthread_mutex_lock(&p->mu);
@@ -140,5 +148,10 @@ void si_pool_run(si_pool *p, si_task_fn fn, void *ctx, int n_tasks) {
         pthread_mutex_unlock(&p->mu);
     }
     run_tasks(p, 0);
-    while (atomic_load_explicit(&p->workers_done, memory_order_acquire) < p->n_threads - 1) cpu_relax();
+    for (int spins = 0; atomic_load_explicit(&p->workers_done, memory_order_acquire) < p->n_threads - 1; spins++) {
+        if (spins < SPIN_BEFORE_YIELD)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
