@@ -279,6 +279,8 @@ static void real_model(const char *path) {
 
 int main(void) {
     quick = getenv("SI_TEST_QUICK") && atoi(getenv("SI_TEST_QUICK"));
+    /* the CPU reference keeps a float32 cache (its default for f16 weights is f16) */
+    setenv("SWIFTINFER_CPU_KV", "f32", 1);
 #ifndef SI_HAVE_CUDA
     si_test_skip("built without the CUDA backend");
 #else
