@@ -9,6 +9,7 @@
 #include "../util/mapped_file.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,59 @@ static int want_tensor(const si_llama *m, const si_tensor *t, const char *name, 
     return 0;
 }
 
+/* The weights of one layer: their names in GGUF and in Hugging Face
+ * files, and their shapes [row length, rows] in terms of the hyperparameters. */
+typedef enum { WIDTH_DIM, WIDTH_Q, WIDTH_KV, WIDTH_FFN, WIDTH_ONE } width;
+
+static const struct {
+    const char *gguf, *hf;
+    width ne0, ne1;
+    size_t field; /* offset in si_layer_weights */
+} layer_tensors[] = {
+    {"attn_norm", "input_layernorm", WIDTH_DIM, WIDTH_ONE, offsetof(si_layer_weights, attn_norm)},
+    {"attn_q", "self_attn.q_proj", WIDTH_DIM, WIDTH_Q, offsetof(si_layer_weights, wq)},
+    {"attn_k", "self_attn.k_proj", WIDTH_DIM, WIDTH_KV, offsetof(si_layer_weights, wk)},
+    {"attn_v", "self_attn.v_proj", WIDTH_DIM, WIDTH_KV, offsetof(si_layer_weights, wv)},
+    {"attn_output", "self_attn.o_proj", WIDTH_Q, WIDTH_DIM, offsetof(si_layer_weights, wo)},
+    {"ffn_norm", "post_attention_layernorm", WIDTH_DIM, WIDTH_ONE, offsetof(si_layer_weights, ffn_norm)},
+    {"ffn_gate", "mlp.gate_proj", WIDTH_DIM, WIDTH_FFN, offsetof(si_layer_weights, w_gate)},
+    {"ffn_up", "mlp.up_proj", WIDTH_DIM, WIDTH_FFN, offsetof(si_layer_weights, w_up)},
+    {"ffn_down", "mlp.down_proj", WIDTH_FFN, WIDTH_DIM, offsetof(si_layer_weights, w_down)},
+};
+
+static int64_t width_of(const si_hparams *h, width w) {
+    switch (w) {
+    case WIDTH_DIM: return h->dim;
+    case WIDTH_Q: return (int64_t)h->n_heads * h->head_dim;
+    case WIDTH_KV: return (int64_t)h->n_kv_heads * h->head_dim;
+    case WIDTH_FFN: return h->ffn_dim;
+    default: return 1;
+    }
+}
+
+static int load_layers(si_llama *m, bool hf) {
+    const si_hparams *h = &m->hp;
+    m->layers = si_calloc((size_t)h->n_layers, sizeof *m->layers);
+    if (!m->layers) return -1;
+    for (int l = 0; l < h->n_layers; l++) {
+        for (size_t k = 0; k < sizeof layer_tensors / sizeof layer_tensors[0]; k++) {
+            char n[160];
+            const si_tensor *t;
+            if (hf) {
+                snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, layer_tensors[k].hf);
+                t = si_safetensors_find(m->st, n);
+            } else {
+                snprintf(n, sizeof n, "blk.%d.%s.weight", l, layer_tensors[k].gguf);
+                t = si_gguf_find_tensor(m->gguf, n);
+            }
+            const si_tensor **slot = (const si_tensor **)((char *)&m->layers[l] + layer_tensors[k].field);
+            if (want_tensor(m, t, n, width_of(h, layer_tensors[k].ne0), width_of(h, layer_tensors[k].ne1), slot))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* ---- GGUF ---- */
 
 static int gguf_u32(const si_llama *m, const char *arch, const char *suffix, int required, int *out) {
@@ -65,10 +119,6 @@ static int gguf_f32(const si_llama *m, const char *arch, const char *suffix, flo
     return si_gguf_get_f32(m->gguf, key, out) < 0 ? -1 : 0;
 }
 
-static const si_tensor *gguf_layer_tensor(const si_llama *m, int layer, const char *what, char *name, size_t cap) {
-    snprintf(name, cap, "blk.%d.%s.weight", layer, what);
-    return si_gguf_find_tensor(m->gguf, name);
-}
 
 static int load_gguf(si_llama *m, float *rope_scale, const si_tensor **rope_factors) {
     m->gguf = si_gguf_open(m->path);
@@ -121,32 +171,11 @@ static int load_gguf(si_llama *m, float *rope_scale, const si_tensor **rope_fact
     if (out && want_tensor(m, out, "output.weight", h->dim, h->n_vocab, &m->output)) return -1;
     *rope_factors = si_gguf_find_tensor(m->gguf, "rope_freqs.weight");
 
-    int q = h->n_heads * h->head_dim, kv = h->n_kv_heads * h->head_dim;
-    m->layers = si_calloc((size_t)h->n_layers, sizeof *m->layers);
-    if (!m->layers) return -1;
-    for (int l = 0; l < h->n_layers; l++) {
-        si_layer_weights *w = &m->layers[l];
-        char n[96];
-        if (want_tensor(m, gguf_layer_tensor(m, l, "attn_norm", n, sizeof n), n, h->dim, 1, &w->attn_norm) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "attn_q", n, sizeof n), n, h->dim, q, &w->wq) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "attn_k", n, sizeof n), n, h->dim, kv, &w->wk) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "attn_v", n, sizeof n), n, h->dim, kv, &w->wv) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "attn_output", n, sizeof n), n, q, h->dim, &w->wo) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "ffn_norm", n, sizeof n), n, h->dim, 1, &w->ffn_norm) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "ffn_gate", n, sizeof n), n, h->dim, h->ffn_dim, &w->w_gate) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "ffn_up", n, sizeof n), n, h->dim, h->ffn_dim, &w->w_up) ||
-            want_tensor(m, gguf_layer_tensor(m, l, "ffn_down", n, sizeof n), n, h->ffn_dim, h->dim, &w->w_down))
-            return -1;
-    }
-    return 0;
+    return load_layers(m, false);
 }
 
 /* ---- Hugging Face folder ---- */
 
-static const si_tensor *hf_layer_tensor(const si_llama *m, int layer, const char *what, char *name, size_t cap) {
-    snprintf(name, cap, "model.layers.%d.%s.weight", layer, what);
-    return si_safetensors_find(m->st, name);
-}
 
 static int load_hf(si_llama *m, float *rope_scale, double llama3[4]) {
     snprintf(m->hf_dir, sizeof m->hf_dir, "%s", m->path);
@@ -193,24 +222,7 @@ static int load_hf(si_llama *m, float *rope_scale, double llama3[4]) {
         if (want_tensor(m, head, "lm_head.weight", h->dim, h->n_vocab, &m->output)) return -1;
         h->tied_output = false;
     }
-    int q = h->n_heads * h->head_dim, kv = h->n_kv_heads * h->head_dim;
-    m->layers = si_calloc((size_t)h->n_layers, sizeof *m->layers);
-    if (!m->layers) return -1;
-    for (int l = 0; l < h->n_layers; l++) {
-        si_layer_weights *w = &m->layers[l];
-        char n[128];
-        if (want_tensor(m, hf_layer_tensor(m, l, "input_layernorm", n, sizeof n), n, h->dim, 1, &w->attn_norm) ||
-            want_tensor(m, hf_layer_tensor(m, l, "self_attn.q_proj", n, sizeof n), n, h->dim, q, &w->wq) ||
-            want_tensor(m, hf_layer_tensor(m, l, "self_attn.k_proj", n, sizeof n), n, h->dim, kv, &w->wk) ||
-            want_tensor(m, hf_layer_tensor(m, l, "self_attn.v_proj", n, sizeof n), n, h->dim, kv, &w->wv) ||
-            want_tensor(m, hf_layer_tensor(m, l, "self_attn.o_proj", n, sizeof n), n, q, h->dim, &w->wo) ||
-            want_tensor(m, hf_layer_tensor(m, l, "post_attention_layernorm", n, sizeof n), n, h->dim, 1, &w->ffn_norm) ||
-            want_tensor(m, hf_layer_tensor(m, l, "mlp.gate_proj", n, sizeof n), n, h->dim, h->ffn_dim, &w->w_gate) ||
-            want_tensor(m, hf_layer_tensor(m, l, "mlp.up_proj", n, sizeof n), n, h->dim, h->ffn_dim, &w->w_up) ||
-            want_tensor(m, hf_layer_tensor(m, l, "mlp.down_proj", n, sizeof n), n, h->ffn_dim, h->dim, &w->w_down))
-            return -1;
-    }
-    return 0;
+    return load_layers(m, true);
 }
 
 /* Rotary frequencies: theta^(-2i/d), divided by a linear scale; for Llama-3.1

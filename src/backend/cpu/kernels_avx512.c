@@ -430,29 +430,13 @@ INL void tile_q8f(const int nt, const uint8_t *const rows[NR], const float *cons
         for (int i = 0; i < 4; i++) out[r][i] = acc[r][i];
 }
 
-INL void gemm_q8f(const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok, float *out,
-                  int out_stride) {
-    for (int r0 = 0; r0 < n_rows; r0 += NR) {
-        const uint8_t *rows[NR];
-        si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);
-        for (int t0 = 0; t0 < n_tok; t0 += 4) {
-            int nt = si_x86_token_tile(n_tok - t0, 4);
-            const float *xs[4];
-            for (int i = 0; i < 4; i++) xs[i] = x + (size_t)si_x86_min(t0 + i, n_tok - 1) * n;
-            float *o = out + (size_t)t0 * out_stride;
-            __m512 acc[NR][4];
-            if (nt == 1) {
-                tile_q8f(1, rows, xs, n, acc);
-                put_tile(acc, 1, 1, o, out_stride, r0, n_rows);
-            } else if (nt == 2) {
-                tile_q8f(2, rows, xs, n, acc);
-                put_tile(acc, 2, 2, o, out_stride, r0, n_rows);
-            } else {
-                tile_q8f(4, rows, xs, n, acc);
-                put_tile(acc, 4, n_tok - t0, o, out_stride, r0, n_rows);
-            }
-        }
-    }
+/* A float tile of any float-path weight type. */
+INL void tile_any(si_dtype t, const int nt, const uint8_t *const rows[NR], const float *const xs[4], int n,
+                  __m512 out[NR][4]) {
+    if (t == SI_DTYPE_Q8_0)
+        tile_q8f(nt, rows, xs, n, out);
+    else
+        tile_f(t, nt, rows, xs, n, out);
 }
 
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
@@ -460,7 +444,7 @@ INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, c
     /* one token: row after row (long rows stream better alone), except short
      * rows such as attention's keys, where a row's final lane sum would cost
      * as much as its products: those go four at a time */
-    if (n_tok == 1 && n > 128) {
+    if (n_tok == 1 && n > 128 && t != SI_DTYPE_Q8_0) {
         for (int r = 0; r < n_rows; r++) out[r] = row_f(t, (const uint8_t *)w + (size_t)r * row_bytes, x, n);
         return;
     }
@@ -474,13 +458,13 @@ INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, c
             float *o = out + (size_t)t0 * out_stride;
             __m512 acc[NR][4];
             if (nt == 1) {
-                tile_f(t, 1, rows, xs, n, acc);
+                tile_any(t, 1, rows, xs, n, acc);
                 put_tile(acc, 1, 1, o, out_stride, r0, n_rows);
             } else if (nt == 2) {
-                tile_f(t, 2, rows, xs, n, acc);
+                tile_any(t, 2, rows, xs, n, acc);
                 put_tile(acc, 2, 2, o, out_stride, r0, n_rows);
             } else {
-                tile_f(t, 4, rows, xs, n, acc);
+                tile_any(t, 4, rows, xs, n, acc);
                 put_tile(acc, 4, n_tok - t0, o, out_stride, r0, n_rows);
             }
         }
@@ -493,7 +477,7 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
     case SI_DTYPE_F32: gemm_f_typed(SI_DTYPE_F32, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_F16: gemm_f_typed(SI_DTYPE_F16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     case SI_DTYPE_BF16: gemm_f_typed(SI_DTYPE_BF16, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
-    case SI_DTYPE_Q8_0: gemm_q8f(w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
+    case SI_DTYPE_Q8_0: gemm_f_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     default: si_gemm_f_ref(t, w, row_bytes, n_rows, x, n, n_tok, out, out_stride); break;
     }
 }
