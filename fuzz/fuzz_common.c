@@ -56,6 +56,18 @@ void si_fuzz_fail_at(const char *file, int line, const char *cond, const char *f
     fail_v(where, fmt, ap);
 }
 
+void si_fuzz_refused(const char *name) {
+    SI_FUZZ_CHECK(strstr(si_last_error(), name) != NULL, "the error does not name %s: %s", name, si_last_error());
+}
+
+size_t si_fuzz_split(const uint8_t *data, size_t size, const uint8_t **rest, size_t *rest_len) {
+    const uint8_t *nul = memchr(data, 0, size);
+    size_t head = nul ? (size_t)(nul - data) : size;
+    *rest = nul ? nul + 1 : NULL;
+    *rest_len = nul ? size - head - 1 : 0;
+    return head;
+}
+
 /* ---- scratch files ---- */
 
 static void write_all(int fd, const void *data, size_t size, const char *what) {

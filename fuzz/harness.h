@@ -60,6 +60,17 @@ extern long si_fuzz_accepted;
 /* Names the input being replayed in failure messages (NULL: none). */
 void si_fuzz_set_input_name(const char *name);
 
+/* A refused input: the error must name the file (name: the path or name
+ * the reader was given). */
+void si_fuzz_refused(const char *name);
+/* Splits an input at its first NUL byte: returns the length before it; rest
+ * and rest_len get the bytes after it (rest NULL when there is no NUL). */
+size_t si_fuzz_split(const uint8_t *data, size_t size, const uint8_t **rest, size_t *rest_len);
+/* The checks on every tensor of an open safetensors reader; with data, also
+ * that each lies inside those size bytes past their 8-byte length prefix. */
+typedef struct si_safetensors si_safetensors;
+void si_fuzz_check_safetensors(const si_safetensors *s, const uint8_t *data, size_t size);
+
 /* A file holding exactly these bytes, for readers that take a path: one
  * memfd per process, rewritten on each call ("/proc/self/fd/N"). */
 const char *si_fuzz_memfile(const void *data, size_t size);

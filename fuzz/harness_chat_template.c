@@ -22,25 +22,11 @@ static const char *role_of(char c) {
     return c == 's' ? "system" : c == 'u' ? "user" : c == 'a' ? "assistant" : "tool";
 }
 
-/* Runs one rendering call twice (counting, then into exactly that room) and
- * checks the ids; -1 when the call refused. */
-typedef int64_t (*render_fn)(const void *args, int32_t *out, int64_t cap);
-
-static int64_t checked(const si_tokenizer *t, render_fn fn, const void *args) {
-    int64_t n = fn(args, NULL, 0);
-    if (n < 0) return -1;
-    int32_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-    if (!ids) si_fuzz_fail("out of memory");
-    SI_FUZZ_CHECK(fn(args, ids, n) == n, "the count depends on the buffer");
-    if (n > 1) SI_FUZZ_CHECK(fn(args, ids, n / 2) == n, "the count depends on the buffer");
-    for (int64_t i = 0; i < n; i++)
-        SI_FUZZ_CHECK(ids[i] >= 0 && ids[i] < si_tokenizer_n_vocab(t), "id %d outside the vocabulary", ids[i]);
-    si_fuzz_check_decode(t, ids, n, SI_DECODE_SPECIAL);
-    free(ids);
-    return n;
-}
+/* One rendering call: which function, and its arguments. */
+typedef enum { RENDER, BEGIN, USER, ASSISTANT, END } piece;
 
 typedef struct {
+    piece what;
     const si_tokenizer *t;
     si_template tpl;
     const si_chat_message *msgs;
@@ -50,25 +36,31 @@ typedef struct {
     bool first;
 } call;
 
-static int64_t do_render(const void *a, int32_t *out, int64_t cap) {
-    const call *c = a;
-    return si_chat_render(c->t, c->tpl, c->msgs, c->n, c->gen, out, cap);
+static int64_t render(const call *c, int32_t *out, int64_t cap) {
+    switch (c->what) {
+    case RENDER: return si_chat_render(c->t, c->tpl, c->msgs, c->n, c->gen, out, cap);
+    case BEGIN: return si_chat_begin(c->t, c->tpl, c->system, out, cap);
+    case USER: return si_chat_user_turn(c->t, c->tpl, c->system, c->text, c->first, out, cap);
+    case ASSISTANT: return si_chat_assistant_turn(c->t, c->tpl, c->text, out, cap);
+    default: return si_chat_assistant_end(c->t, c->tpl, out, cap);
+    }
 }
-static int64_t do_begin(const void *a, int32_t *out, int64_t cap) {
-    const call *c = a;
-    return si_chat_begin(c->t, c->tpl, c->system, out, cap);
-}
-static int64_t do_user(const void *a, int32_t *out, int64_t cap) {
-    const call *c = a;
-    return si_chat_user_turn(c->t, c->tpl, c->system, c->text, c->first, out, cap);
-}
-static int64_t do_assistant(const void *a, int32_t *out, int64_t cap) {
-    const call *c = a;
-    return si_chat_assistant_turn(c->t, c->tpl, c->text, out, cap);
-}
-static int64_t do_end(const void *a, int32_t *out, int64_t cap) {
-    const call *c = a;
-    return si_chat_assistant_end(c->t, c->tpl, out, cap);
+
+/* Runs the call twice (counting, then into exactly that room, then into half
+ * of it) and checks the ids; -1 when the call refused. */
+static int64_t checked(call c, piece what) {
+    c.what = what;
+    int64_t n = render(&c, NULL, 0);
+    if (n < 0) return -1;
+    int32_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    if (!ids) si_fuzz_fail("out of memory");
+    SI_FUZZ_CHECK(render(&c, ids, n) == n, "the count depends on the buffer");
+    if (n > 1) SI_FUZZ_CHECK(render(&c, ids, n / 2) == n, "the count depends on the buffer");
+    for (int64_t i = 0; i < n; i++)
+        SI_FUZZ_CHECK(ids[i] >= 0 && ids[i] < si_tokenizer_n_vocab(c.t), "id %d outside the vocabulary", ids[i]);
+    si_fuzz_check_decode(c.t, ids, n, SI_DECODE_SPECIAL);
+    free(ids);
+    return n;
 }
 
 /* A model file's Jinja template in place of the tokenizer's own (restored after). */
@@ -78,10 +70,10 @@ static void with_jinja(const si_tokenizer *t, char *jinja) {
     mt->chat_template = jinja;
     si_template tpl = si_template_detect(t);
     call c = {.t = t, .tpl = SI_TEMPLATE_CHATML};
-    checked(t, do_begin, &c); /* ChatML's default system message comes from the Jinja text */
+    checked(c, BEGIN); /* ChatML's default system message comes from the Jinja text */
     if (tpl != SI_TEMPLATE_AUTO) {
         c.tpl = tpl;
-        checked(t, do_begin, &c);
+        checked(c, BEGIN);
     }
     mt->chat_template = saved;
 }
@@ -89,16 +81,16 @@ static void with_jinja(const si_tokenizer *t, char *jinja) {
 static void piecewise(call c, const si_chat_message *msgs, int n) {
     int i = 0;
     c.system = n > 0 && !strcmp(msgs[0].role, "system") ? msgs[i++].content : NULL;
-    if (checked(c.t, do_begin, &c) < 0) return;
+    if (checked(c, BEGIN) < 0) return;
     c.first = true;
     for (; i < n; i++) {
         c.text = msgs[i].content;
         if (!strcmp(msgs[i].role, "user")) {
-            if (checked(c.t, do_user, &c) < 0) return;
+            if (checked(c, USER) < 0) return;
             c.first = false;
         } else if (!strcmp(msgs[i].role, "assistant")) {
-            if (checked(c.t, do_assistant, &c) < 0) return;
-            checked(c.t, do_end, &c);
+            if (checked(c, ASSISTANT) < 0) return;
+            checked(c, END);
         }
     }
     int32_t end = si_chat_end_of_turn(c.t, c.tpl);
@@ -130,7 +122,7 @@ int si_fuzz_chat_template(const uint8_t *data, size_t size) {
         p += strlen(p) + 1;
     }
     call c = {.t = t, .tpl = tpl, .msgs = msgs, .n = n, .gen = gen};
-    if (checked(t, do_render, &c) >= 0) si_fuzz_accepted++;
+    if (checked(c, RENDER) >= 0) si_fuzz_accepted++;
     piecewise(c, msgs, n);
     free(text);
     return 0;
