@@ -67,8 +67,9 @@ void si_fuzz_check_decode(const si_tokenizer *t, const int32_t *ids, int64_t n, 
     free(decode_checked(t, ids, n, dec_flags, &len));
 }
 
-bool si_fuzz_round_trips(const si_tokenizer *t, const uint8_t *text, size_t n, int enc_flags) {
+bool si_fuzz_round_trips(const si_tokenizer *t, const uint8_t *text, size_t n, int enc_flags, int dec_flags) {
     if (enc_flags & SI_ENCODE_SPECIAL) return false; /* special strings decode to nothing */
+    if ((enc_flags & SI_ENCODE_BOS) && (dec_flags & SI_DECODE_SPECIAL)) return false; /* BOS decodes to "<s>" */
     if (si_utf8_valid_run(text, n) != n) return false; /* bad bytes become U+FFFD */
     for (int b = 0; b < 256; b++)
         if (t->byte_token[b] < 0) return false; /* unknown characters become <unk> or vanish */

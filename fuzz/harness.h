@@ -103,8 +103,9 @@ void si_fuzz_check_encode(const si_tokenizer *t, const uint8_t *text, size_t n, 
  * streamed, with the same checks. */
 void si_fuzz_check_decode(const si_tokenizer *t, const int32_t *ids, int64_t n, int dec_flags);
 /* Whether decode(encode(text)) must give text back with this tokenizer
- * and these flags (valid UTF-8 whose every byte the vocabulary can spell). */
-bool si_fuzz_round_trips(const si_tokenizer *t, const uint8_t *text, size_t n, int enc_flags);
+ * and these flags (valid UTF-8 whose every byte the vocabulary can spell,
+ * and no special token spelled out on either side). */
+bool si_fuzz_round_trips(const si_tokenizer *t, const uint8_t *text, size_t n, int enc_flags, int dec_flags);
 /* A loaded (possibly fuzzed) tokenizer put through fixed samples: texts,
  * its own special tokens, ids at both ends of its vocabulary, and its chat
  * template when it names one. */

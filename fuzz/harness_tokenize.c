@@ -22,7 +22,7 @@ int si_fuzz_tokenize(const uint8_t *data, size_t size) {
     const uint8_t *text = data + 1;
     size_t n = size - 1;
     if (!(data[0] & 64)) {
-        si_fuzz_check_encode(t, text, n, enc, dec, true, si_fuzz_round_trips(t, text, n, enc));
+        si_fuzz_check_encode(t, text, n, enc, dec, true, si_fuzz_round_trips(t, text, n, enc, dec));
         return 0;
     }
     int32_t nv = si_tokenizer_n_vocab(t);
