@@ -4,7 +4,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-packages=(build-essential cmake pkg-config libjansson-dev libpcre2-dev libmicrohttpd-dev python3 python3-pip python3-venv ca-certificates)
+# clang and libclang-rt-14-dev: libFuzzer and the sanitizers for scripts/fuzz.sh.
+packages=(build-essential cmake pkg-config libjansson-dev libpcre2-dev libmicrohttpd-dev python3 python3-pip python3-venv ca-certificates clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -307,6 +307,35 @@ static void test_synthetic(void) {
 }
 
 
+/* si_gguf_open_memory: a buffer reads as the file does, tensors point into
+ * it, and a buffer cut short fails with an error naming it. */
+static void test_memory(void) {
+    buf b = {0};
+    build(&b, OK);
+    /* Page-aligned like a mapping, so that tensors keep the file's alignment. */
+    unsigned char *copy = aligned_alloc(4096, (b.n + 4095) / 4096 * 4096);
+    if (!copy) abort();
+    memcpy(copy, b.p, b.n);
+    free(b.p);
+    b.p = copy;
+    si_gguf *g = si_gguf_open_memory(b.p, b.n, "synthetic in memory");
+    CHECKF(g != NULL, "open_memory: %s", si_error_message());
+    if (g) {
+        check_synthetic_values(g);
+        CHECK(strcmp(si_gguf_path(g), "synthetic in memory") == 0);
+        for (int64_t i = 0; i < si_gguf_n_tensors(g); i++) {
+            const si_tensor *t = si_gguf_tensor(g, i);
+            const unsigned char *p = t->data;
+            CHECK(p >= b.p && p + t->nbytes <= b.p + b.n);
+        }
+        si_gguf_close(g);
+    }
+    si_clear_error();
+    CHECK(si_gguf_open_memory(b.p, b.n - 1, "cut buffer") == NULL && strstr(si_error_message(), "cut buffer: "));
+    CHECK(si_gguf_open_memory(NULL, 0, "no buffer") == NULL && strstr(si_error_message(), "bad magic"));
+    free(b.p);
+}
+
 /* Reads every metadata entry through the getters, so that a file accepted
  * despite corruption is walked as a consumer would walk it. */
 static void touch_everything(const si_gguf *g) {
@@ -616,6 +645,7 @@ static void test_real_model(void) {
 
 int main(void) {
     test_synthetic();
+    test_memory();
     test_corruptions();
     test_real_model();
     return si_test_finish("test_gguf");

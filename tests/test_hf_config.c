@@ -142,6 +142,7 @@ static void test_bad_configs(void) {
         {"kv heads zero", "{", "{\"num_key_value_heads\": 0, ", "'num_key_value_heads' is 0"},
         {"head_dim string", "{", "{\"head_dim\": \"16\", ", "'head_dim' must be an integer"},
         {"eps zero", "{", "{\"rms_norm_eps\": 0, ", "'rms_norm_eps' is 0"},
+        {"eps 0 as a float", "{", "{\"rms_norm_eps\": 1e-50, ", "'rms_norm_eps' is 1e-50, which is 0 as a 32-bit float"},
         {"eps string", "{", "{\"rms_norm_eps\": \"1e-5\", ", "'rms_norm_eps' must be a number"},
         {"rope_theta negative", "{", "{\"rope_theta\": -1, ", "'rope_theta' is -1"},
         {"tie string", "{", "{\"tie_word_embeddings\": \"true\", ", "'tie_word_embeddings' must be true or false"},

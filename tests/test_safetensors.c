@@ -147,6 +147,25 @@ static void test_round_trip(void) {
     si_safetensors_close(s);
 }
 
+/* si_safetensors_open_memory: the file's bytes from a buffer read the same;
+ * a buffer cut short fails naming it. */
+static void test_memory(void) {
+    const char *path = tmp_path("memory.safetensors");
+    CHECK(write_samples(path, 0, N_SAMPLES, 64) == 0);
+    FILE *f = fopen(path, "rb");
+    unsigned char bytes[1024];
+    size_t n = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 0 && n < sizeof bytes);
+    si_safetensors *s = si_safetensors_open_memory(bytes, n, "in memory");
+    CHECKF(s && si_safetensors_n_tensors(s) == (int64_t)N_SAMPLES, "open_memory: %s", si_error_message());
+    if (s) check_samples(s, 0, N_SAMPLES);
+    si_safetensors_close(s);
+    si_clear_error();
+    CHECK(si_safetensors_open_memory(bytes, n - 1, "cut buffer") == NULL && strstr(si_error_message(), "cut buffer: "));
+    CHECK(si_safetensors_open_memory(NULL, 0, "no buffer") == NULL && strstr(si_error_message(), "too small"));
+}
+
 static void test_writer_misuse(void) {
     const char *path = tmp_path("misuse.safetensors");
     int64_t shape[5] = {2, 2, 2, 2, 2};
@@ -333,6 +352,7 @@ int main(void) {
     fill_samples();
     test_reference_file();
     test_round_trip();
+    test_memory();
     test_writer_misuse();
     test_sharded();
     test_hostile_headers();

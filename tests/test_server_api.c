@@ -131,6 +131,22 @@ static void test_hostile_bytes(void) {
     deep[2 * depth] = '\0';
     CHECK(chat_status(deep, &e) == 400);
     free(deep);
+    /* Errors that quote the client's bytes cut inside a character still
+     * format as JSON (found by fuzzing: a 500 instead of the 400/404). */
+    const char *cut_quotes[] = {
+        "{\"model\":\"S\",\"prompt\":[\"s to\\udd2\xc7\xa3udc20 illustrate them.\"]}",
+        "{\"model\":\"" "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5"
+        "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5"
+        "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5"
+        "\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5\",\"prompt\":\"x\"}",
+    };
+    for (size_t i = 0; i < sizeof cut_quotes / sizeof cut_quotes[0]; i++) {
+        CHECK(srv_parse_completion_request(cut_quotes[i], strlen(cut_quotes[i]), &lim, &r, &e) == -1);
+        CHECKF(e.status == (i ? 404 : 400), "case %zu: %d", i, e.status);
+        char *s = srv_format_error(&e);
+        CHECKF(s != NULL, "error %zu does not format: %s", i, e.message);
+        free(s);
+    }
     /* No body at all. */
     CHECK(srv_parse_chat_request(NULL, 0, &lim, &r, &e) == -1 && e.status == 400);
     /* The parser reads exactly len bytes: a truncated copy of a valid body fails. */

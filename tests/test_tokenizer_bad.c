@@ -209,7 +209,10 @@ static void check_json(void) {
     expect_json_fail(json_with("\"a b\"", "\"ab\""), "not two tokens");
     expect_json_fail(json_with("\"b\": 1", "\"b\": 1000000000000"), "too large");
     expect_json_fail(json_with("\"b\": 1", "\"b\": -5"), "out of range");
-    expect_json_fail(json_with("\"b\": 1", "\"b\": 9"), "missing");
+    expect_json_fail(json_with("\"b\": 1", "\"b\": 5"), "token id 1 is missing");
+    /* An id past the number of entries is refused before a table for it is made. */
+    expect_json_fail(json_with("\"b\": 1", "\"b\": 9"), "ids are not 0..n-1");
+    expect_json_fail(json_with("\"b\": 1", "\"b\": 4194303"), "ids are not 0..n-1");
     expect_json_fail(json_with("\"id\": 4, \"content\": \"<x>\"", "\"id\": 4, \"content\": \"<y>\""), "is both");
     expect_json_fail(json_with("{\"type\": \"ByteLevel\"}, \"decoder\"", "{\"type\": \"Metaspace\"}, \"decoder\""),
                      "Metaspace");

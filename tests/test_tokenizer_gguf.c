@@ -91,10 +91,12 @@ static const char *gpt2_file(const char *name, const char *model, const char *pr
 }
 
 /* SentencePiece: <unk> <s> </s> ▁ a b ▁a ab with scores. */
-static const char *llama_file(const char *name, bool space_prefix) {
+enum { NO_UNK_ID = 1, NO_UNK_PIECE = 2 };
+static const char *llama_file(const char *name, bool space_prefix, int spoil) {
     gguf_builder g = {0};
     static const char *const tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81\x61", "ab"}; /* "▁a": \x61 is "a" */
-    static const int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1};
+    int32_t types[] = {2, 3, 3, 1, 1, 1, 1, 1};
+    if (spoil & NO_UNK_PIECE) types[0] = 3;
     static const float scores[] = {0, 0, 0, -1, -2, -3, -0.5f, -0.2f};
     kv_str(&g, "tokenizer.ggml.model", "llama");
     kv_strs(&g, "tokenizer.ggml.tokens", tokens, 8);
@@ -102,7 +104,7 @@ static const char *llama_file(const char *name, bool space_prefix) {
     kv_nums(&g, "tokenizer.ggml.scores", SI_GGUF_FLOAT32, scores, 8);
     kv_u32(&g, "tokenizer.ggml.bos_token_id", 1);
     kv_u32(&g, "tokenizer.ggml.eos_token_id", 2);
-    kv_u32(&g, "tokenizer.ggml.unknown_token_id", 0);
+    if (!(spoil & NO_UNK_ID)) kv_u32(&g, "tokenizer.ggml.unknown_token_id", 0);
     kv_bool(&g, "tokenizer.ggml.add_space_prefix", space_prefix);
     return finish(&g, name);
 }
@@ -133,7 +135,7 @@ static void check_gpt2(void) {
 }
 
 static void check_llama(void) {
-    si_tokenizer *t = si_tokenizer_load(llama_file("llama.gguf", true));
+    si_tokenizer *t = si_tokenizer_load(llama_file("llama.gguf", true, 0));
     CHECKF(t != NULL, "tiny llama GGUF: %s", si_error_message());
     if (!t) return;
     expect_ids(t, "a ab", 0, 3, 6, 3, 7); /* "▁a▁ab": ab first, then ▁a */
@@ -146,10 +148,18 @@ static void check_llama(void) {
     if (r) expect_ids(r, "a ab", SI_ENCODE_BOS, 4, 1, 6, 3, 7);
     si_tokenizer_free(r);
     si_tokenizer_free(t);
-    t = si_tokenizer_load(llama_file("llama_noprefix.gguf", false));
+    t = si_tokenizer_load(llama_file("llama_noprefix.gguf", false, 0));
     CHECK(t != NULL);
     if (t) expect_ids(t, "a ab", 0, 3, 4, 3, 7); /* "a▁ab" */
     si_tokenizer_free(t);
+    /* Without unknown_token_id the piece typed UNKNOWN is the unknown piece;
+     * without either, the vocabulary is refused (an unknown character would
+     * have no id). */
+    t = si_tokenizer_load(llama_file("llama_no_unk_id.gguf", true, NO_UNK_ID));
+    CHECKF(t != NULL, "no unknown_token_id: %s", si_error_message());
+    if (t) expect_ids(t, "a c", 0, 3, 6, 3, 0);
+    si_tokenizer_free(t);
+    expect_fail(llama_file("llama_no_unk.gguf", true, NO_UNK_ID | NO_UNK_PIECE), "without an unknown piece");
 }
 
 int main(void) {

@@ -103,7 +103,8 @@ static int parse(si_gguf *g) {
     return rc;
 }
 
-si_gguf *si_gguf_open(const char *path) {
+/* A handle named after path (or the name of a buffer), not yet holding data. */
+static si_gguf *alloc_handle(const char *path) {
     si_gguf *g = si_calloc(1, sizeof *g);
     if (!g) return NULL;
     g->path = si_malloc(strlen(path) + 1);
@@ -112,23 +113,43 @@ si_gguf *si_gguf_open(const char *path) {
         return NULL;
     }
     strcpy(g->path, path);
-    if (si_map_file(path, &g->map) != 0) {
-        si_gguf_close(g);
-        return NULL;
-    }
+    return g;
+}
+
+/* Parses g->map; on failure the error names the file and g is freed. */
+static si_gguf *parse_or_close(si_gguf *g) {
     if (parse(g) != 0) {
-        si_error_prefix("%s", path);
+        si_error_prefix("%s", g->path);
         si_gguf_close(g);
         return NULL;
     }
     return g;
 }
 
+si_gguf *si_gguf_open(const char *path) {
+    si_gguf *g = alloc_handle(path);
+    if (!g) return NULL;
+    if (si_map_file(path, &g->map) != 0) {
+        si_gguf_close(g);
+        return NULL;
+    }
+    return parse_or_close(g);
+}
+
+si_gguf *si_gguf_open_memory(const void *data, size_t size, const char *name) {
+    si_gguf *g = alloc_handle(name);
+    if (!g) return NULL;
+    g->map.data = data;
+    g->map.size = data ? size : 0;
+    g->borrowed = true;
+    return parse_or_close(g);
+}
+
 void si_gguf_close(si_gguf *g) {
     if (!g) return;
     si_gguf_free_tensors(g);
     si_gguf_free_kv(g);
-    si_unmap_file(&g->map);
+    if (!g->borrowed) si_unmap_file(&g->map);
     free(g->path);
     free(g);
 }

@@ -45,6 +45,11 @@ typedef struct si_gguf si_gguf;
 
 /* Opens and validates a GGUF file; NULL with an error naming the path and the problem. */
 si_gguf *si_gguf_open(const char *path);
+/* The same checks on a file's bytes already in memory (a fuzzer's input):
+ * name stands for the path in errors. Tensors point into data, which must
+ * outlive the handle; it is not copied. Tensor data is aligned as in a
+ * mapped file only if data itself is (to general.alignment). */
+si_gguf *si_gguf_open_memory(const void *data, size_t size, const char *name);
 void si_gguf_close(si_gguf *g);
 
 const char *si_gguf_path(const si_gguf *g);

@@ -28,6 +28,7 @@ typedef struct {
 struct si_gguf {
     char *path;
     si_mapped_file map;
+    bool borrowed; /* map is the caller's memory (si_gguf_open_memory): never unmapped */
     uint32_t version;
     size_t alignment;
     size_t data_start; /* file offset of the aligned tensor data section */

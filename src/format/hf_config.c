@@ -52,9 +52,15 @@ static int read_float(const fields *f, const char *key, double lo, double hi, fl
     if (!v || json_is_null(v)) return 1;
     if (!json_is_number(v)) return bad(f, key, "must be a number");
     double x = json_number_value(v);
+    char msg[96];
     if (!(x > lo && x <= hi)) {
-        char msg[96];
         snprintf(msg, sizeof msg, "is %g, outside (%g, %g]", x, lo, hi);
+        return bad(f, key, msg);
+    }
+    /* Found by fuzzing: a tiny value (rms_norm_eps 1e-50) passed the check
+     * as a double and became 0 as a float, breaking "positive". */
+    if (!((float)x > lo)) {
+        snprintf(msg, sizeof msg, "is %g, which is 0 as a 32-bit float", x);
         return bad(f, key, msg);
     }
     *out = (float)x;

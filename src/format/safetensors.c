@@ -55,11 +55,35 @@ static int open_path(si_safetensors *s, const char *path) {
     return si_fail("%s: holds neither model.safetensors nor model.safetensors.index.json", path);
 }
 
-si_safetensors *si_safetensors_open(const char *path) {
+static si_safetensors *alloc_reader(const char *path) {
     si_safetensors *s = si_calloc(1, sizeof *s);
     if (!s) return NULL;
     s->shards = si_calloc(SI_SAFETENSORS_MAX_SHARDS, sizeof *s->shards);
-    if (!s->shards || !(s->path = copy_string(path)) || open_path(s, path)) {
+    if (!s->shards || !(s->path = copy_string(path))) {
+        si_safetensors_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+si_safetensors *si_safetensors_open(const char *path) {
+    si_safetensors *s = alloc_reader(path);
+    if (s && open_path(s, path)) {
+        si_safetensors_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+si_safetensors *si_safetensors_open_memory(const void *data, size_t size, const char *name) {
+    si_safetensors *s = alloc_reader(name);
+    if (!s) return NULL;
+    int k = si_st_add_shard(s, name);
+    if (k >= 0) {
+        s->shards[k].map = (si_mapped_file){data, data ? size : 0};
+        s->shards[k].borrowed = true;
+    }
+    if (k < 0 || si_st_load_shard(s, k) || si_st_index_tensors(s)) {
         si_safetensors_close(s);
         return NULL;
     }
@@ -73,7 +97,7 @@ void si_safetensors_close(si_safetensors *s) {
     free(s->tensor_shard);
     si_name_index_free(&s->index);
     for (int k = 0; s->shards && k < s->n_shards; k++) {
-        si_unmap_file(&s->shards[k].map);
+        if (!s->shards[k].borrowed) si_unmap_file(&s->shards[k].map);
         free(s->shards[k].path);
     }
     free(s->shards);

@@ -7,6 +7,7 @@
 
 #include "tensor.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SI_SAFETENSORS_MAX_HEADER (100u << 20) /* bytes of JSON header per shard */
@@ -24,6 +25,10 @@ typedef struct si_safetensors si_safetensors;
  * Tensor data is not necessarily aligned: safetensors packs tensors back to
  * back, so an F32 tensor may follow an odd number of F16 elements. */
 si_safetensors *si_safetensors_open(const char *path);
+/* One .safetensors file's bytes already in memory (a fuzzer's input), with
+ * the same checks: name stands for the path in errors. Tensors point into
+ * data, which must outlive the reader; it is not copied. */
+si_safetensors *si_safetensors_open_memory(const void *data, size_t size, const char *name);
 void si_safetensors_close(si_safetensors *s);
 
 int64_t si_safetensors_n_tensors(const si_safetensors *s);

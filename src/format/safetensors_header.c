@@ -122,7 +122,7 @@ static int parse_header(si_safetensors *s, int shard) {
 
 int si_st_load_shard(si_safetensors *s, int shard) {
     si_st_shard *sh = &s->shards[shard];
-    if (si_map_file(sh->path, &sh->map)) return -1;
+    if (!sh->borrowed && si_map_file(sh->path, &sh->map)) return -1;
     if (parse_header(s, shard)) {
         si_error_prefix("%s", sh->path);
         return -1;

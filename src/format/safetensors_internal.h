@@ -9,9 +9,12 @@
 
 #include "../util/mapped_file.h"
 
+#include <stdbool.h>
+
 typedef struct {
     char *path;
     si_mapped_file map;
+    bool borrowed; /* map is the caller's memory (si_safetensors_open_memory): never unmapped */
 } si_st_shard;
 
 struct si_safetensors {

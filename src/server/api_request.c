@@ -6,12 +6,31 @@
  * than silently dropped. */
 #include "api.h"
 
+#include "../tokenizer/utf8.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Messages quote the client's bytes (a model name, jansson's "near '...'",
+ * a role) cut anywhere by a precision or the buffer's end: invalid UTF-8
+ * there made the JSON error unencodable, so the client got a 500 "out of
+ * memory" instead of the 400 (found by fuzz_server_request). Every byte that
+ * does not begin a whole character becomes '?'. */
+static void repair_utf8(char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        int k = si_utf8_scan((const unsigned char *)s + i, n - i);
+        if (k > 0) {
+            i += (size_t)k;
+        } else {
+            s[i++] = '?';
+        }
+    }
+}
 
 void srv_error_set(srv_error *e, int status, const char *type, const char *code, const char *param,
                    const char *fmt, ...) {
@@ -23,6 +42,8 @@ void srv_error_set(srv_error *e, int status, const char *type, const char *code,
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
+    repair_utf8(e->param);
+    repair_utf8(e->message);
 }
 
 #define INVALID "invalid_request_error"

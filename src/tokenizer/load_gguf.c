@@ -154,6 +154,10 @@ si_tokenizer *si_tokenizer_from_gguf(const si_gguf *g) {
         /* llama.cpp falls back to <0xXX> pieces whenever the vocabulary has them. */
         for (int32_t id = 0; id < t->vocab.n && !t->byte_fallback; id++)
             t->byte_fallback = t->vocab.tok[id].type == SI_TOKEN_BYTE;
+        /* Without unknown_token_id, the piece typed UNKNOWN stands for
+         * unknown text (si_tokenizer_finish refuses a vocabulary with none). */
+        for (int32_t id = 0; id < t->vocab.n && t->unk < 0; id++)
+            if (t->vocab.tok[id].type == SI_TOKEN_UNKNOWN) t->unk = id;
     }
     if (si_tokenizer_finish(t) != 0) goto fail;
     return t;

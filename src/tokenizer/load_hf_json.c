@@ -100,6 +100,12 @@ static int load_vocab(si_tokenizer *t, json_t *vocab, json_t *added) {
     }
     if (max_id >= SI_TOKENIZER_MAX_VOCAB) return si_fail("token id %lld is too large", (long long)max_id);
     size_t n = (size_t)(max_id + 1);
+    /* Ids must be 0..n-1 with none missing (checked below): a largest id
+     * beyond the number of entries is refused before the table is made, so
+     * that a few bytes cannot claim a table of 2^22 entries. */
+    if (n > json_object_size(vocab) + json_array_size(added))
+        return si_fail("token id %lld, but only %zu vocabulary entries and added tokens: ids are not 0..n-1",
+                       (long long)max_id, json_object_size(vocab) + json_array_size(added));
     entry *tab = si_calloc(n, sizeof *tab);
     if (!tab) return -1;
     int rc = 0;

@@ -177,6 +177,13 @@ int si_tokenizer_finish(si_tokenizer *t) {
         if ((int32_t)t->vocab.tok[id].len > t->max_token_bytes) t->max_token_bytes = (int32_t)t->vocab.tok[id].len;
     }
     build_byte_tokens(t);
+    /* SentencePiece turns text no piece covers (and, with byte fallback, a
+     * byte without its <0xXX> piece) into the unknown piece: without one the
+     * encoder would emit id -1 (found by fuzz_gguf: a GGUF vocabulary whose
+     * unknown_token_id was missing). */
+    if (t->kind == SI_TOKENIZER_SPM && t->unk < 0)
+        return si_fail("%s: SentencePiece vocabulary without an unknown piece (no unknown token id, no piece of "
+                       "type UNKNOWN)", t->source);
     if (t->kind == SI_TOKENIZER_SPM) {
         if (!t->unk_surface && !(t->unk_surface = si_strndup(" \xE2\x81\x87 ", 5))) return -1;
         if (build_spm_pairs(t) != 0) return -1;
