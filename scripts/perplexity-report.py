@@ -34,7 +34,8 @@ lines = ["# Perplexity: StreamingLLM's comparison on SmolLM2-135M-Instruct (Q4_1
 lines += ["## Like for like on the recompute prefix (the first 4096 tokens)", "",
           "| W | positions scored | dense | streaming (S=4) | window (S=0) | recompute (S=4) | recompute (S=0) |",
           "|---:|---:|---:|---:|---:|---:|---:|"]
-for w, st in (("256", "1"), ("1020", "8")):
+for w in ("256", "1020"):
+    st = runs.get(f"prefix-streaming-s4-w{w}", {}).get("stride", "1")
     lines.append(f"| {w} | {scored(f'prefix-streaming-s4-w{w}')} (every {st}) | {cell(f'prefix-dense-stride{st}')} | "
                  f"{cell(f'prefix-streaming-s4-w{w}')} | {cell(f'prefix-window-w{w}')} | "
                  f"{cell(f'prefix-recompute-s4-w{w}')} | {cell(f'prefix-recompute-s0-w{w}')} |")

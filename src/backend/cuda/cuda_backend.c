@@ -178,6 +178,7 @@ static int init_device(si_cu_backend *cb) {
     if ((e = cudaSetDevice(cb->device)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, cb->device)) != cudaSuccess)
         return si_fail("no CUDA device: device %d: %s", cb->device, cudaGetErrorString(e));
     cb->n_sm = prop.multiProcessorCount;
+    si_cu_attn_tuning_from_env();
     if ((e = cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking)) != cudaSuccess)
         return si_fail("cuda: cannot create a stream: %s", cudaGetErrorString(e));
     cublasStatus_t st = cublasCreate(&cb->blas);

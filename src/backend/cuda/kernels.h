@@ -88,6 +88,7 @@ cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s);
 /* How many ranges to split each (row, head) into: enough blocks for the
  * device, each range at least 64 keys. */
 int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm);
+void si_cu_attn_tuning_from_env(void);
 
 #ifdef __cplusplus
 }
