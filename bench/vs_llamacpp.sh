@@ -17,7 +17,15 @@ printf "| model | test | llama.cpp tokens/s | swiftinfer tokens/s | ratio |\n|--
 for m in "${models[@]}"; do
     name="$(basename "$m")"
     # llama-bench JSON lines: one per test, avg_ts and stddev_ts
-    lj="$("$LLAMA_BENCH" -m "$m" -t "$THREADS" -p "$PP" -n "$TG" -r "$REPS" -o jsonl 2>/dev/null)"
+    # llama-bench fills its cache to a depth only where it has -d (newer builds); otherwise its
+    # column is left out at DEPTH > 0, as a depth-0 figure would be no comparison.
+    depth_arg=()
+    if [ "$DEPTH" != 0 ]; then
+        if "$LLAMA_BENCH" --help 2>&1 | grep -q -- "--n-depth"; then depth_arg=(-d "$DEPTH"); else depth_arg=(none); fi
+    fi
+    lj=""
+    [ "${depth_arg[0]:-}" != none ] &&
+        lj="$("$LLAMA_BENCH" -m "$m" -t "$THREADS" -p "$PP" -n "$TG" -r "$REPS" "${depth_arg[@]}" -o jsonl 2>/dev/null)"
     sj="$("$SI" bench --model "$m" --threads "$THREADS" --prompt-tokens "$PP" --gen-tokens "$TG" \
         --repetitions "$REPS" --depth "$DEPTH" --batch "$PP" --json "$@")"
     for test in pp tg; do
@@ -26,11 +34,14 @@ import json, sys
 name, test, lj, sj = sys.argv[1:]
 ll = [json.loads(l) for l in lj.splitlines() if l.strip()]
 ss = [json.loads(l) for l in sj.splitlines() if l.strip()]
-l = next(r for r in ll if (r["n_prompt"] > 0) == (test == "pp"))
 s = next(r for r in ss if r["test"].startswith(test))
-size = l["n_prompt"] if test == "pp" else l["n_gen"]
-print(f"| {name} | {test}{size} | {l['avg_ts']:.1f} ± {l['stddev_ts']:.1f} | {s['tokens_per_s']:.1f} ± {s['stddev']:.1f} "
-      f"| {s['tokens_per_s'] / l['avg_ts']:.2f}x |")
+l = next((r for r in ll if (r["n_prompt"] > 0) == (test == "pp")), None)
+ours = f"{s['tokens_per_s']:.1f} ± {s['stddev']:.1f}"
+if l is None:
+    print(f"| {name} | {s['test']} @ depth {s['depth']} | - (no depth option) | {ours} | - |")
+else:
+    print(f"| {name} | {s['test']}{' @ depth ' + str(s['depth']) if s['depth'] else ''} | {l['avg_ts']:.1f} ± {l['stddev_ts']:.1f} "
+          f"| {ours} | {s['tokens_per_s'] / l['avg_ts']:.2f}x |")
 PY
     done
 done
