@@ -39,6 +39,17 @@ for w in ("256", "1020"):
     lines.append(f"| {w} | {scored(f'prefix-streaming-s4-w{w}')} (every {st}) | {cell(f'prefix-dense-stride{st}')} | "
                  f"{cell(f'prefix-streaming-s4-w{w}')} | {cell(f'prefix-window-w{w}')} | "
                  f"{cell(f'prefix-recompute-s4-w{w}')} | {cell(f'prefix-recompute-s0-w{w}')} |")
+def ppl(name):
+    r = runs.get(name)
+    return float(r["perplexity"]) if r else None
+
+
+for w in ("256", "1020"):
+    st, wi, rs, r0 = (ppl(f"prefix-{m}-w{w}") for m in ("streaming-s4", "window", "recompute-s4", "recompute-s0"))
+    if None not in (st, wi, rs, r0):
+        lines += ["", f"W={w}: streaming is {100 * (st / rs - 1):+.1f}% from recompute with 4 sinks and "
+                      f"{100 * (st / r0 - 1):+.1f}% from recompute without sinks; window attention is "
+                      f"{wi / st:.2f}x streaming's perplexity."]
 lines += ["", "## Long text", "", "| W | tokens | streaming (S=4) | window (S=0) |", "|---:|---:|---:|---:|"]
 for w in ("256", "1020"):
     lines.append(f"| {w} | {scored(f'long-streaming-s4-w{w}')} | {cell(f'long-streaming-s4-w{w}')} | {cell(f'long-window-w{w}')} |")
@@ -46,6 +57,12 @@ lines += ["", "## Sink-count ablation (streaming, W=256)", "", "| S | tokens | p
 for s, name in (("0", "long-window-w256"), ("1", "long-streaming-s1-w256"), ("2", "long-streaming-s2-w256"),
                 ("4", "long-streaming-s4-w256"), ("8", "long-streaming-s8-w256")):
     lines.append(f"| {s} | {scored(name)} | {cell(name)} |")
+cuda = os.path.join(out, "cuda-prefix-summary.txt")
+if os.path.exists(cuda):
+    lines += ["", "## Cross-check on a GPU, every position scored", "",
+              "The same prefix runs with `DEVICE=cuda PART=prefix scripts/eval-perplexity.sh` on an H200 (CUDA",
+              "backend, every one of the 4095 positions scored), from `cuda-prefix-summary.txt`:", "", "```"]
+    lines += [l.rstrip() for l in open(cuda)] + ["```"]
 pngs = sorted(p for p in os.listdir(out) if p.endswith(".png"))
 if pngs:
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in pngs]

@@ -29,11 +29,12 @@ joined=$(IFS=,; echo "${plots[*]}")
 gnuplot <<GP
 set terminal pngcairo size 1100,650 font ",11"
 set output '$out'
+set termoption noenhanced
 set title '$title'
 set datafile separator ','
 set key top right
 set xlabel 'tokens'
-set ylabel sprintf('perplexity over the last %d tokens', $span)
+set ylabel sprintf('perplexity over the last %d scored tokens', $span)
 set logscale y
 set grid
 plot $joined
