@@ -15,9 +15,14 @@ with open(os.path.join(out, "summary.txt")) as f:
         runs[name] = dict(re.findall(r"(\w+)=(\S+)", rest))
 
 
-def cell(name):
+def ppl(name):
     r = runs.get(name)
-    return f"{float(r['perplexity']):.2f}" if r else "not run"
+    return float(r["perplexity"]) if r else None
+
+
+def cell(name):
+    p = ppl(name)
+    return f"{p:.2f}" if p is not None else "not run"
 
 
 def scored(name):
@@ -39,11 +44,6 @@ for w in ("256", "1020"):
     lines.append(f"| {w} | {scored(f'prefix-streaming-s4-w{w}')} (every {st}) | {cell(f'prefix-dense-stride{st}')} | "
                  f"{cell(f'prefix-streaming-s4-w{w}')} | {cell(f'prefix-window-w{w}')} | "
                  f"{cell(f'prefix-recompute-s4-w{w}')} | {cell(f'prefix-recompute-s0-w{w}')} |")
-def ppl(name):
-    r = runs.get(name)
-    return float(r["perplexity"]) if r else None
-
-
 for w in ("256", "1020"):
     st, wi, rs, r0 = (ppl(f"prefix-{m}-w{w}") for m in ("streaming-s4", "window", "recompute-s4", "recompute-s0"))
     if None not in (st, wi, rs, r0):

@@ -14,7 +14,6 @@
  * Keys and values are read 16 bytes per lane, several loads in flight.
  * Reference: backend/cpu/attention.c. */
 #include "common.cuh"
-#include <stdlib.h>
 
 namespace {
 
@@ -274,24 +273,8 @@ cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
 
 } // namespace
 
-/* Split-K sizing: enough (row, head, split) blocks for `blocks_per_sm` per
- * multiprocessor, but no split shorter than `keys_per_split` keys. Defaults
- * from the H200 runs (docs/cuda.md); SI_CUDA_ATTN_BLOCKS_PER_SM and
- * SI_CUDA_ATTN_KEYS_PER_SPLIT override them for tuning sweeps. */
-static int blocks_per_sm = 6, keys_per_split = 64;
-
-static int env_int(const char *name, int lo, int hi, int fallback) {
-    const char *v = getenv(name);
-    int x = v ? atoi(v) : 0;
-    return x >= lo && x <= hi ? x : fallback;
-}
-
-extern "C" void si_cu_attn_tuning_from_env(void) {
-    blocks_per_sm = env_int("SI_CUDA_ATTN_BLOCKS_PER_SM", 1, 64, blocks_per_sm);
-    keys_per_split = env_int("SI_CUDA_ATTN_KEYS_PER_SPLIT", 8, 4096, keys_per_split);
-}
-
-extern "C" int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm) {
+extern "C" int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int blocks_per_sm,
+                                 int keys_per_split) {
     long blocks = (long)n_tokens * n_heads;
     long want = ((long)blocks_per_sm * n_sm + blocks - 1) / blocks;
     long by_keys = (max_visible + keys_per_split - 1) / keys_per_split;

@@ -122,7 +122,8 @@ static int cu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int 
     /* attention partials: the most (row, head, split) triples any pass of up to `tokens` rows uses */
     size_t part = 0;
     for (int t = 1; t <= tokens; t++) {
-        size_t blocks = (size_t)t * hp->n_heads * si_cu_attn_splits(t, hp->n_heads, visible, cb->n_sm);
+        int splits = si_cu_attn_splits(t, hp->n_heads, visible, cb->n_sm, cb->attn_blocks_per_sm, cb->attn_keys_per_split);
+        size_t blocks = (size_t)t * hp->n_heads * splits;
         if (blocks > part) part = blocks;
     }
     part *= (size_t)hp->head_dim + 2;
@@ -178,7 +179,13 @@ static int init_device(si_cu_backend *cb) {
     if ((e = cudaSetDevice(cb->device)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, cb->device)) != cudaSuccess)
         return si_fail("no CUDA device: device %d: %s", cb->device, cudaGetErrorString(e));
     cb->n_sm = prop.multiProcessorCount;
-    si_cu_attn_tuning_from_env();
+    /* One wave: ~6 blocks of 4 warps fit a multiprocessor (80 registers a
+     * thread), each with 4 loads of 16 bytes per lane in flight; ranges of at
+     * least 64 keys. The environment overrides both for tuning sweeps
+     * (scripts/gpu-attn-sweep.sh; the H200 figures are in docs/cuda.md). */
+    int bps = env_int("SI_CUDA_ATTN_BLOCKS_PER_SM", 6), kps = env_int("SI_CUDA_ATTN_KEYS_PER_SPLIT", 64);
+    cb->attn_blocks_per_sm = bps >= 1 && bps <= 64 ? bps : 6;
+    cb->attn_keys_per_split = kps >= 8 && kps <= 4096 ? kps : 64;
     if ((e = cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking)) != cudaSuccess)
         return si_fail("cuda: cannot create a stream: %s", cudaGetErrorString(e));
     cublasStatus_t st = cublasCreate(&cb->blas);

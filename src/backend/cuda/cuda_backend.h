@@ -32,6 +32,7 @@ typedef struct {
 typedef struct {
     si_backend base;
     int device, n_sm;
+    int attn_blocks_per_sm, attn_keys_per_split; /* split-K sizing (si_cu_attn_splits) */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;

@@ -85,10 +85,10 @@ typedef struct {
  * attends each (row, head) over its visible keys in `splits` ranges whose
  * partial softmax sums the last block to finish merges. head_dim 64 or 128. */
 cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s);
-/* How many ranges to split each (row, head) into: enough blocks for the
- * device, each range at least 64 keys. */
-int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm);
-void si_cu_attn_tuning_from_env(void);
+/* How many ranges to split each (row, head) into: enough blocks for
+ * blocks_per_sm on each multiprocessor, each range at least keys_per_split
+ * keys, at most 64 ranges. */
+int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int blocks_per_sm, int keys_per_split);
 
 #ifdef __cplusplus
 }
