@@ -357,10 +357,13 @@ static void test_attention(si_backend *cu, si_backend *cpu, si_hparams hp, int s
     }
 }
 
-static si_backend *cuda_with(const char *kv) {
+/* A CUDA backend with this cache type and attention kernel ("warp" or "tiled"). */
+static si_backend *cuda_with(const char *kv, const char *attn) {
     setenv("SWIFTINFER_CUDA_KV", kv, 1);
+    setenv("SWIFTINFER_CUDA_ATTN", attn, 1);
     si_backend *b = si_backend_cuda_create();
     unsetenv("SWIFTINFER_CUDA_KV");
+    unsetenv("SWIFTINFER_CUDA_ATTN");
     return b;
 }
 
@@ -405,8 +408,9 @@ static void op_attn(void *p) {
     b->cu->attention(b->cu, &b->m->hp, &b->att);
 }
 
-static void bench_7b(void) {
-    si_backend *cu = cuda_with("f16");
+/* Times the decode kernels, or only attention (with the given kernel). */
+static void bench_7b(const char *attn, bool attention_only) {
+    si_backend *cu = cuda_with("f16", attn);
     si_dtype f16 = SI_DTYPE_F16;
     si_llama *m = fake_model(1, &f16, 4096, 32, 32, 128, 11008, 32000, SI_DTYPE_F16);
     if (cu->prepare_model(cu, m)) {
@@ -455,8 +459,10 @@ static void bench_7b(void) {
         {"output head 32000x4096 f16", op_head, 32000.0 * 4096 * 2},
         {"attention 3073 keys x 32 heads, f16 KV", op_attn, 3073.0 * 4096 * 2 * 2},
     };
-    printf("\ndecode kernels on Llama-2-7B shapes (one token; time per call, bytes read / time):\n");
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+    size_t first = attention_only ? sizeof ops / sizeof ops[0] - 1 : 0;
+    if (!attention_only) printf("\ndecode kernels on Llama-2-7B shapes (one token; time per call, bytes read / time):\n");
+    for (size_t i = first; i < sizeof ops / sizeof ops[0]; i++) {
+        if (i == sizeof ops / sizeof ops[0] - 1) printf("  (%s attention kernel)\n", attn);
         double t = time_op(cu, ops[i].op, &b, 50);
         printf("  %-40s %8.1f us  %7.0f GB/s\n", ops[i].what, t * 1e6, ops[i].bytes / t / 1e9);
     }
@@ -473,7 +479,7 @@ static void bench_7b(void) {
 
 int main(void) {
     quick = getenv("SI_TEST_QUICK") && atoi(getenv("SI_TEST_QUICK"));
-    si_backend *cu = cuda_with("f32");
+    si_backend *cu = cuda_with("f32", "warp");
     if (!cu) {
         if (strstr(si_last_error(), "no CUDA device")) si_test_skip(si_last_error());
         fprintf(stderr, "%s\n", si_last_error());
@@ -487,26 +493,36 @@ int main(void) {
     CHECKF(cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
     test_matmul(cu, m);
     test_elementwise(cu, cpu, m);
+    cu->destroy(cu);
 
-    si_hparams hp = m->hp;
-    for (int style = 0; style < 2; style++) {
-        hp.rope_style = style ? SI_ROPE_HALF : SI_ROPE_ADJACENT;
+    /* both attention kernels, each against the CPU */
+    const char *kernels[2] = {"warp", "tiled"};
+    for (int kn = 0; kn < 2; kn++) {
+        printf("-- %s attention kernel\n", kernels[kn]);
+        cu = cuda_with("f32", kernels[kn]);
+        si_hparams hp = m->hp;
+        for (int style = 0; style < 2; style++) {
+            hp.rope_style = style ? SI_ROPE_HALF : SI_ROPE_ADJACENT;
+            hp.head_dim = 64, hp.n_heads = 6, hp.n_kv_heads = 2;
+            test_attention(cu, cpu, hp, 4, 64, 7, 2e-5);
+            if (!quick) test_attention(cu, cpu, hp, 0, 300, 33, 2e-5);
+            hp.head_dim = 128, hp.n_heads = 4, hp.n_kv_heads = 4;
+            test_attention(cu, cpu, hp, 4, quick ? 200 : 1500, 64, 2e-5);
+        }
+        cu->destroy(cu);
+        cu = cuda_with("f16", kernels[kn]);
+        hp.rope_style = SI_ROPE_HALF;
+        test_attention(cu, cpu, hp, 4, 64, 7, 3e-3);
         hp.head_dim = 64, hp.n_heads = 6, hp.n_kv_heads = 2;
-        test_attention(cu, cpu, hp, 4, 64, 7, 2e-5);
-        if (!quick) test_attention(cu, cpu, hp, 0, 300, 33, 2e-5);
-        hp.head_dim = 128, hp.n_heads = 4, hp.n_kv_heads = 4;
-        test_attention(cu, cpu, hp, 4, quick ? 200 : 1500, 64, 2e-5);
+        if (!quick) test_attention(cu, cpu, hp, 4, 700, 16, 3e-3);
+        cu->destroy(cu);
     }
-    cu->destroy(cu);
-    cu = cuda_with("f16");
-    hp.rope_style = SI_ROPE_HALF;
-    test_attention(cu, cpu, hp, 4, 64, 7, 3e-3);
-    hp.head_dim = 64, hp.n_heads = 6, hp.n_kv_heads = 2;
-    if (!quick) test_attention(cu, cpu, hp, 4, 700, 16, 3e-3);
-    cu->destroy(cu);
     cpu->destroy(cpu);
     free_model(m);
-    if (!getenv("SI_CUDA_NO_BENCH")) bench_7b();
+    if (!getenv("SI_CUDA_NO_BENCH")) {
+        bench_7b("warp", false);
+        bench_7b("tiled", true);
+    }
     return si_test_finish("test_cuda_kernels");
 }
 

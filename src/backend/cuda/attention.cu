@@ -6,11 +6,16 @@
  *    position (kvcache.h explains the two rotations).
  * 2. attend: split-K ("flash decoding"). Block (head, split, row) takes a
  *    contiguous range of the row's visible keys — sinks first, then the
- *    window around the ring (gpu_layout.h) — in tiles of scores kept in
- *    shared memory, with a running max and sum (online softmax). With one
- *    split the block writes the output; otherwise it writes its partial
- *    (max, sum, unnormalized accumulator) and the last block of the (row,
- *    head) to finish, found with a counter, merges all splits.
+ *    window around the ring (gpu_layout.h) — with a running max and sum
+ *    (online softmax). With one split the block writes the output;
+ *    otherwise it writes its partial (max, sum, unnormalized accumulator)
+ *    and the last block of the (row, head) to finish, found with a counter,
+ *    merges all splits. Two kernels do this:
+ *    - warp (default): each warp streams its own keys and values with its
+ *      own online softmax, no block barrier until the warps merge;
+ *    - tiled (SWIFTINFER_CUDA_ATTN=tiled, the first one, measured on an
+ *      H200): tiles of scores in shared memory, block barriers between the
+ *      score, softmax and value phases.
  * Keys and values are read 16 bytes per lane, several loads in flight.
  * Reference: backend/cpu/attention.c. */
 #include "common.cuh"
@@ -110,6 +115,49 @@ struct kv_vec<__half> {
     __device__ void get(float *f) const { si_h8_to_f(raw, f); }
 };
 
+/* The end of an attend block, after a barrier: with one split, writes the
+ * output (acc_at(d) is the block's unnormalized sum for dimension d, l its
+ * softmax sum); otherwise writes the partial (m, l, accumulator), and the
+ * last block of the (row, head) to finish merges all splits and resets the
+ * counter for the next launch. */
+template <int HD, typename ACC>
+__device__ void finish_block(const si_cu_attn &a, int i, int h, int split, int q_dim, float m, float l, ACC acc_at) {
+    __shared__ int last;
+    const size_t head_off = (size_t)i * q_dim + (size_t)h * HD;
+    if (a.splits == 1) {
+        for (int d = threadIdx.x; d < HD; d += blockDim.x) a.out[head_off + d] = acc_at(d) / l;
+        return;
+    }
+    const size_t ph = (size_t)i * a.n_heads + h;
+    const int stride = HD + 2;
+    float *mine = a.part + (ph * a.splits + split) * stride;
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) mine[2 + d] = acc_at(d);
+    if (threadIdx.x == 0) {
+        mine[0] = m;
+        mine[1] = l;
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&a.count[ph], 1u) == (unsigned)a.splits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const float *all = a.part + ph * a.splits * stride;
+    float M = -INFINITY;
+    for (int s = 0; s < a.splits; s++) M = fmaxf(M, __ldcg(all + s * stride));
+    for (int d = threadIdx.x; d < HD; d += blockDim.x) {
+        float o = 0.0f, lsum = 0.0f;
+        for (int s = 0; s < a.splits; s++) {
+            float ms = __ldcg(all + s * stride);
+            float w = ms == -INFINITY ? 0.0f : expf(ms - M); /* an empty split has m = -inf, l = 0 */
+            lsum += __ldcg(all + s * stride + 1) * w;
+            o += __ldcg(all + s * stride + 2 + d) * w;
+        }
+        a.out[head_off + d] = o / lsum;
+    }
+    if (threadIdx.x == 0) a.count[ph] = 0;
+}
+
 template <int HD, typename KT>
 __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
     using V = kv_vec<KT>;
@@ -126,7 +174,6 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
     __shared__ float sc[TILE];
     __shared__ float red[ATT_WARPS];
     __shared__ __align__(16) float accs[G][HD];
-    __shared__ int last;
 
     const si_gpu_attn_row r = a.rows[i];
     const int n_vis = r.n_sinks + r.n_win;
@@ -215,63 +262,181 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
 #pragma unroll
     for (int e = 0; e < VN; e++) accs[tid / L][sub * VN + e] = acc[e];
     __syncthreads();
-    const size_t head_off = (size_t)i * p.q_dim + (size_t)h * HD;
-    if (a.splits == 1) {
-        for (int d = tid; d < HD; d += ATT_THREADS) {
-            float o = 0.0f;
-#pragma unroll
-            for (int g = 0; g < G; g++) o += accs[g][d];
-            a.out[head_off + d] = o / l_run;
-        }
-        return;
-    }
-    const size_t ph = (size_t)i * a.n_heads + h;
-    const int stride = HD + 2;
-    float *mine = a.part + (ph * a.splits + split) * stride;
-    for (int d = tid; d < HD; d += ATT_THREADS) {
+    finish_block<HD>(a, i, h, split, p.q_dim, m_run, l_run, [&](int d) {
         float o = 0.0f;
 #pragma unroll
         for (int g = 0; g < G; g++) o += accs[g][d];
-        mine[2 + d] = o;
+        return o;
+    });
+}
+
+/* The same attention with no block barrier in the key loop: each warp owns
+ * every ATT_WARPS-th step of WLOADS * KPW keys of the block's range, loads
+ * their keys and values together (a value does not wait for its score), and
+ * keeps its own running max, sum and accumulator; the warps' states merge
+ * once at the end. The tiled kernel above waits on block barriers between
+ * its score, softmax and value phases, so each block's short key range costs
+ * several dependent memory round trips; here a warp's loads for a step are
+ * all in flight at once. */
+template <int HD, typename KT>
+__global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p) {
+    using V = kv_vec<KT>;
+    constexpr int VN = V::N;
+    constexpr int L = HD / VN;  /* lanes per key row */
+    constexpr int KPW = 32 / L; /* keys per warp per load */
+    constexpr int WLOADS = 4;   /* keys (and values) in flight per lane */
+    constexpr int STEP = KPW * WLOADS;
+    static_assert(L <= 32 && 32 % L == 0, "head_dim does not fit a warp");
+
+    const si_cu_attn &a = p.a;
+    const int h = blockIdx.x, split = blockIdx.y, i = blockIdx.z;
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, sub = lane % L, grp = lane / L;
+    __shared__ float wm[ATT_WARPS], wl[ATT_WARPS];
+    __shared__ __align__(16) float wacc[ATT_WARPS][HD];
+
+    const si_gpu_attn_row r = a.rows[i];
+    const int n_vis = r.n_sinks + r.n_win;
+    const int per = (n_vis + a.splits - 1) / a.splits;
+    const int j0 = min(split * per, n_vis), j1 = min(j0 + per, n_vis);
+
+    /* this lane's slice of both rotations of the query */
+    float qw[VN], qs[VN];
+    const float *qrow = a.qrot + (size_t)i * 2 * p.q_dim + h * HD + sub * VN;
+#pragma unroll
+    for (int e = 0; e < VN; e++) {
+        qw[e] = qrow[e];
+        qs[e] = qrow[p.q_dim + e];
     }
-    if (tid == 0) {
-        mine[0] = m_run;
-        mine[1] = l_run;
-    }
-    /* the last split of this (row, head) to finish merges them all */
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) last = atomicAdd(&a.count[ph], 1u) == (unsigned)a.splits - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    const float *all = a.part + ph * a.splits * stride;
-    float M = -INFINITY;
-    for (int s = 0; s < a.splits; s++) M = fmaxf(M, __ldcg(all + s * stride));
-    for (int d = tid; d < HD; d += ATT_THREADS) {
-        float o = 0.0f, l = 0.0f;
-        for (int s = 0; s < a.splits; s++) {
-            float ms = __ldcg(all + s * stride);
-            float w = ms == -INFINITY ? 0.0f : expf(ms - M); /* an empty split has m = -inf, l = 0 */
-            l += __ldcg(all + s * stride + 1) * w;
-            o += __ldcg(all + s * stride + 2 + d) * w;
+
+    const int kvh = h / (a.n_heads / a.n_kv_heads);
+    const size_t layer_off = (size_t)a.layer * r.slots * p.kv_dim + (size_t)kvh * HD + (size_t)sub * VN;
+    const KT *kb = static_cast<const KT *>(r.k) + layer_off;
+    const KT *vb = static_cast<const KT *>(r.v) + layer_off;
+
+    /* m_run is the same in every lane of the warp; l_run and acc cover the
+     * keys of this lane's group (lane / L) */
+    float m_run = -INFINITY, l_run = 0.0f, acc[VN];
+#pragma unroll
+    for (int e = 0; e < VN; e++) acc[e] = 0.0f;
+
+    for (int base = j0 + warp * STEP; base < j1; base += ATT_WARPS * STEP) {
+        V kv[WLOADS], vv[WLOADS];
+#pragma unroll
+        for (int u = 0; u < WLOADS; u++) {
+            const int j = base + u * KPW + grp;
+            if (j < j1) {
+                const size_t off = (size_t)si_gpu_visible_slot(&r, j) * p.kv_dim;
+                kv[u].load(kb + off);
+                vv[u].load(vb + off);
+            }
         }
-        a.out[head_off + d] = o / l;
+        float sc[WLOADS], m_step = -INFINITY;
+#pragma unroll
+        for (int u = 0; u < WLOADS; u++) {
+            const int j = base + u * KPW + grp;
+            float d = 0.0f;
+            if (j < j1) {
+                float f[VN];
+                kv[u].get(f);
+                const bool sink = j < r.n_sinks;
+#pragma unroll
+                for (int e = 0; e < VN; e++) d += f[e] * (sink ? qs[e] : qw[e]);
+            }
+            d = si_group_sum<L>(d); /* every lane takes part in the shuffle */
+            sc[u] = j < j1 ? d * p.scale : -INFINITY;
+            m_step = fmaxf(m_step, sc[u]);
+        }
+        /* the groups of the warp saw different keys: one max for the warp */
+#pragma unroll
+        for (int o = L; o < 32; o <<= 1) m_step = fmaxf(m_step, __shfl_xor_sync(SI_FULL_MASK, m_step, o));
+        const float m_new = fmaxf(m_run, m_step); /* finite: the step has at least one key */
+        const float corr = expf(m_run - m_new);   /* 0 on the first step */
+        m_run = m_new;
+        l_run *= corr;
+#pragma unroll
+        for (int e = 0; e < VN; e++) acc[e] *= corr;
+#pragma unroll
+        for (int u = 0; u < WLOADS; u++) {
+            const float w = expf(sc[u] - m_new); /* 0 for a slot past the range */
+            l_run += w;
+            if (w != 0.0f) {
+                float f[VN];
+                vv[u].get(f);
+#pragma unroll
+                for (int e = 0; e < VN; e++) acc[e] += w * f[e];
+            }
+        }
     }
-    if (tid == 0) a.count[ph] = 0; /* ready for the next launch */
+
+    /* sum the warp's groups (they share m_run), then merge the warps */
+#pragma unroll
+    for (int o = L; o < 32; o <<= 1) {
+        l_run += __shfl_xor_sync(SI_FULL_MASK, l_run, o);
+#pragma unroll
+        for (int e = 0; e < VN; e++) acc[e] += __shfl_xor_sync(SI_FULL_MASK, acc[e], o);
+    }
+    if (grp == 0) {
+#pragma unroll
+        for (int e = 0; e < VN; e++) wacc[warp][sub * VN + e] = acc[e];
+    }
+    if (lane == 0) {
+        wm[warp] = m_run;
+        wl[warp] = l_run;
+    }
+    __syncthreads();
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, wm[w]);
+    float scale_w[ATT_WARPS], L_sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < ATT_WARPS; w++) {
+        scale_w[w] = wm[w] == -INFINITY ? 0.0f : expf(wm[w] - M); /* a warp with no keys */
+        L_sum += wl[w] * scale_w[w];
+    }
+    finish_block<HD>(a, i, h, split, p.q_dim, M, L_sum, [&](int d) {
+        float o = 0.0f;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) o += wacc[w][d] * scale_w[w];
+        return o;
+    });
 }
 
 template <int HD>
 cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
     dim3 grid(p.a.n_heads, p.a.splits, p.a.n_tokens);
-    if (p.a.kv_f16)
-        attend_kernel<HD, __half><<<grid, ATT_THREADS, 0, s>>>(p);
-    else
-        attend_kernel<HD, float><<<grid, ATT_THREADS, 0, s>>>(p);
+    if (p.a.kernel == SI_CU_ATTN_TILED) {
+        if (p.a.kv_f16)
+            attend_kernel<HD, __half><<<grid, ATT_THREADS, 0, s>>>(p);
+        else
+            attend_kernel<HD, float><<<grid, ATT_THREADS, 0, s>>>(p);
+    } else if (p.a.kv_f16) {
+        attend_warp_kernel<HD, __half><<<grid, ATT_THREADS, 0, s>>>(p);
+    } else {
+        attend_warp_kernel<HD, float><<<grid, ATT_THREADS, 0, s>>>(p);
+    }
     return cudaGetLastError();
 }
 
+template <int HD, typename KT>
+int occupancy(int kernel) {
+    int n = 0;
+    cudaError_t e = kernel == SI_CU_ATTN_TILED
+                        ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<HD, KT>, ATT_THREADS, 0)
+                        : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_warp_kernel<HD, KT>, ATT_THREADS, 0);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
 } // namespace
+
+extern "C" int si_cu_attn_blocks_per_sm(int kernel, int head_dim, bool kv_f16) {
+    if (head_dim == 64) return kv_f16 ? occupancy<64, __half>(kernel) : occupancy<64, float>(kernel);
+    if (head_dim == 128) return kv_f16 ? occupancy<128, __half>(kernel) : occupancy<128, float>(kernel);
+    return 0;
+}
 
 extern "C" int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int blocks_per_sm,
                                  int keys_per_split) {

@@ -6,7 +6,8 @@
  *   SWIFTINFER_CUDA_DEVICE      device index (default 0)
  *   SWIFTINFER_CUDA_KV          f16 (default) or f32: KV cache element type
  *   SWIFTINFER_CUDA_GRAPH       0 disables CUDA graphs for small passes
- *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9) */
+ *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9)
+ *   SWIFTINFER_CUDA_ATTN        warp (default) or tiled: the attend kernel (attention.cu) */
 #include "cuda_backend.h"
 
 #include "../../util/error.h"
@@ -119,6 +120,10 @@ static int cu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int 
     size_t wide = (size_t)hp->ffn_dim;
     if ((size_t)hp->dim > wide) wide = hp->dim;
     if (q_dim > wide) wide = q_dim;
+    if (!same && !cb->attn_bps_forced) {
+        int bps = si_cu_attn_blocks_per_sm(cb->attn_kernel, hp->head_dim, be->kv_elem_bytes == 2);
+        cb->attn_blocks_per_sm = bps > 0 ? bps : 6; /* 6: what the tiled kernel fits (80 registers a thread) */
+    }
     /* attention partials: the most (row, head, split) triples any pass of up to `tokens` rows uses */
     size_t part = 0;
     for (int t = 1; t <= tokens; t++) {
@@ -179,12 +184,13 @@ static int init_device(si_cu_backend *cb) {
     if ((e = cudaSetDevice(cb->device)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, cb->device)) != cudaSuccess)
         return si_fail("no CUDA device: device %d: %s", cb->device, cudaGetErrorString(e));
     cb->n_sm = prop.multiProcessorCount;
-    /* One wave: ~6 blocks of 4 warps fit a multiprocessor (80 registers a
-     * thread), each with 4 loads of 16 bytes per lane in flight; ranges of at
-     * least 64 keys. The environment overrides both for tuning sweeps
-     * (scripts/gpu-attn-sweep.sh; the H200 figures are in docs/cuda.md). */
-    int bps = env_int("SI_CUDA_ATTN_BLOCKS_PER_SM", 6), kps = env_int("SI_CUDA_ATTN_KEYS_PER_SPLIT", 64);
-    cb->attn_blocks_per_sm = bps >= 1 && bps <= 64 ? bps : 6;
+    /* Attention splits: one wave of blocks (as many as the kernel's register
+     * use lets a multiprocessor hold, found in reserve once the head size is
+     * known), ranges of at least 64 keys. The environment overrides both for
+     * tuning sweeps (scripts/gpu-attn-sweep.sh; H200 figures in docs/cuda.md). */
+    int bps = env_int("SI_CUDA_ATTN_BLOCKS_PER_SM", 0), kps = env_int("SI_CUDA_ATTN_KEYS_PER_SPLIT", 64);
+    cb->attn_bps_forced = bps >= 1 && bps <= 64 ? bps : 0;
+    cb->attn_blocks_per_sm = cb->attn_bps_forced ? cb->attn_bps_forced : 6;
     cb->attn_keys_per_split = kps >= 8 && kps <= 4096 ? kps : 64;
     if ((e = cudaStreamCreateWithFlags(&cb->stream, cudaStreamNonBlocking)) != cudaSuccess)
         return si_fail("cuda: cannot create a stream: %s", cudaGetErrorString(e));
@@ -219,6 +225,13 @@ si_backend *si_backend_cuda_create(void) {
         return NULL;
     }
     b->kv_elem_bytes = kv && strcmp(kv, "f32") == 0 ? 4 : 2;
+    const char *attn = getenv("SWIFTINFER_CUDA_ATTN");
+    if (attn && *attn && strcmp(attn, "warp") != 0 && strcmp(attn, "tiled") != 0) {
+        si_set_error("SWIFTINFER_CUDA_ATTN=%s: expected warp or tiled", attn);
+        cu_destroy(b);
+        return NULL;
+    }
+    cb->attn_kernel = attn && strcmp(attn, "tiled") == 0 ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
     b->prepare_model = si_cu_prepare_model;

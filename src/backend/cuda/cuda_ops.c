@@ -156,6 +156,7 @@ static void cu_attention(si_backend *be, const si_hparams *hp, const si_attn_arg
         .out = a->out,
         .splits = si_cu_attn_splits(a->n_tokens, hp->n_heads, cb->pass_max_visible, cb->n_sm, cb->attn_blocks_per_sm,
                                     cb->attn_keys_per_split),
+        .kernel = cb->attn_kernel,
         .part = cb->part,
         .count = cb->count,
     };

@@ -66,6 +66,9 @@ cudaError_t si_cu_argmax(int32_t *ids, const float *logits, int n, int n_vocab, 
 
 /* ---- attention.cu: RoPE, cache store and split-K attention ---- */
 
+/* Which attend kernel (attention.cu says how they differ). */
+enum { SI_CU_ATTN_WARP = 0, SI_CU_ATTN_TILED = 1 };
+
 typedef struct {
     int layer, n_tokens;
     int n_heads, n_kv_heads, head_dim;
@@ -77,6 +80,7 @@ typedef struct {
     float *qrot;                 /* scratch [n][2][q_dim]: window and sink rotations */
     float *out;                  /* [n][q_dim] */
     int splits;                  /* key ranges per (row, head) */
+    int kernel;                  /* SI_CU_ATTN_WARP or SI_CU_ATTN_TILED */
     float *part;                 /* scratch [n][n_heads][splits][head_dim + 2] */
     unsigned *count;             /* [n][n_heads], zero between launches */
 } si_cu_attn;
@@ -89,6 +93,9 @@ cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s);
  * blocks_per_sm on each multiprocessor, each range at least keys_per_split
  * keys, at most 64 ranges. */
 int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int blocks_per_sm, int keys_per_split);
+/* Blocks of that attend kernel a multiprocessor runs at once (its register
+ * and shared memory use on this device); 0 when it cannot be told. */
+int si_cu_attn_blocks_per_sm(int kernel, int head_dim, bool kv_f16);
 
 #ifdef __cplusplus
 }
