@@ -51,6 +51,8 @@ __device__ __forceinline__ void rotate_pair(float x0, float x1, double c, double
 }
 
 __global__ void rope_store_kernel(attn_params p) {
+    si_grid_wait();
+    si_grid_launch_dependents();
     const si_cu_attn &a = p.a;
     const int i = blockIdx.x, hd = a.head_dim, half = hd / 2;
     const si_gpu_attn_row r = a.rows[i];
@@ -174,6 +176,8 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
     __shared__ float sc[TILE];
     __shared__ float red[ATT_WARPS];
     __shared__ __align__(16) float accs[G][HD];
+    si_grid_wait();
+    si_grid_launch_dependents();
 
     const si_gpu_attn_row r = a.rows[i];
     const int n_vis = r.n_sinks + r.n_win;
@@ -293,6 +297,8 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, sub = lane % L, grp = lane / L;
     __shared__ float wm[ATT_WARPS], wl[ATT_WARPS];
     __shared__ __align__(16) float wacc[ATT_WARPS][HD];
+    si_grid_wait();
+    si_grid_launch_dependents();
 
     const si_gpu_attn_row r = a.rows[i];
     const int n_vis = r.n_sinks + r.n_win;
@@ -404,17 +410,11 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
 template <int HD>
 cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
     dim3 grid(p.a.n_heads, p.a.splits, p.a.n_tokens);
-    if (p.a.kernel == SI_CU_ATTN_TILED) {
-        if (p.a.kv_f16)
-            attend_kernel<HD, __half><<<grid, ATT_THREADS, 0, s>>>(p);
-        else
-            attend_kernel<HD, float><<<grid, ATT_THREADS, 0, s>>>(p);
-    } else if (p.a.kv_f16) {
-        attend_warp_kernel<HD, __half><<<grid, ATT_THREADS, 0, s>>>(p);
-    } else {
-        attend_warp_kernel<HD, float><<<grid, ATT_THREADS, 0, s>>>(p);
-    }
-    return cudaGetLastError();
+    if (p.a.kernel == SI_CU_ATTN_TILED)
+        return p.a.kv_f16 ? si_launch(attend_kernel<HD, __half>, grid, ATT_THREADS, s, p)
+                          : si_launch(attend_kernel<HD, float>, grid, ATT_THREADS, s, p);
+    return p.a.kv_f16 ? si_launch(attend_warp_kernel<HD, __half>, grid, ATT_THREADS, s, p)
+                      : si_launch(attend_warp_kernel<HD, float>, grid, ATT_THREADS, s, p);
 }
 
 template <int HD, typename KT>
@@ -457,8 +457,7 @@ extern "C" cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s) {
     p.q_dim = a->n_heads * a->head_dim;
     p.kv_dim = a->n_kv_heads * a->head_dim;
     p.scale = 1.0f / sqrtf((float)a->head_dim);
-    rope_store_kernel<<<a->n_tokens, 256, 0, s>>>(p);
-    cudaError_t e = cudaGetLastError();
+    cudaError_t e = si_launch(rope_store_kernel, a->n_tokens, 256, s, p);
     if (e != cudaSuccess) return e;
     return a->head_dim == 64 ? launch_attend<64>(p, s) : launch_attend<128>(p, s);
 }

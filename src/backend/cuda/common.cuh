@@ -87,6 +87,45 @@ __device__ __forceinline__ float si_matrix_elem(const si_cu_matrix &m, int64_t r
     return d * (float)q + __half2float(static_cast<const __half *>(m.m)[blk]);
 }
 
+/* ---- programmatic dependent launch (Hopper: sm_90 and later) ----
+ * Kernels are launched with si_launch, which lets the next kernel of the
+ * stream start while this one finishes (when si_cu_pdl_on, launch.cu). So
+ * every kernel calls si_grid_wait() before it reads anything an earlier
+ * kernel wrote or writes anything: it returns once the previous kernel has
+ * completed and its writes are visible. Only immutable data (weights) may be
+ * read before it. si_grid_launch_dependents() then lets the kernel after
+ * this one be scheduled (its blocks run up to their own si_grid_wait). On
+ * older GPUs, or launched without the attribute, both are no-ops. */
+__device__ __forceinline__ void si_grid_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void si_grid_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* Whether si_launch asks for programmatic dependent launch (set once by
+ * the backend: sm_90 or later and SWIFTINFER_CUDA_PDL not 0). */
+extern bool si_cu_pdl_on;
+
+template <typename... KArgs, typename... Args>
+cudaError_t si_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t s, Args &&...args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = si_cu_pdl_on ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, static_cast<Args &&>(args)...);
+}
+
 /* silu(g) * u, written as the CPU backend writes it. */
 __device__ __forceinline__ float si_swiglu1(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 

@@ -7,7 +7,9 @@
  *   SWIFTINFER_CUDA_KV          f16 (default) or f32: KV cache element type
  *   SWIFTINFER_CUDA_GRAPH       0 disables CUDA graphs for small passes
  *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9)
- *   SWIFTINFER_CUDA_ATTN        warp (default) or tiled: the attend kernel (attention.cu) */
+ *   SWIFTINFER_CUDA_ATTN        warp (default) or tiled: the attend kernel (attention.cu)
+ *   SWIFTINFER_CUDA_PDL         0 disables programmatic dependent launch (common.cuh; on by
+ *                               default where the GPU has it: compute capability 9.0+) */
 #include "cuda_backend.h"
 
 #include "../../util/error.h"
@@ -184,6 +186,8 @@ static int init_device(si_cu_backend *cb) {
     if ((e = cudaSetDevice(cb->device)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, cb->device)) != cudaSuccess)
         return si_fail("no CUDA device: device %d: %s", cb->device, cudaGetErrorString(e));
     cb->n_sm = prop.multiProcessorCount;
+    /* Programmatic dependent launch needs Hopper (compute capability 9.0). */
+    si_cu_set_pdl(prop.major >= 9 && env_int("SWIFTINFER_CUDA_PDL", 1) != 0);
     /* Attention splits: one wave of blocks (as many as the kernel's register
      * use lets a multiprocessor hold, found in reserve once the head size is
      * known), ranges of at least 64 keys. The environment overrides both for

@@ -6,6 +6,8 @@
 namespace {
 
 __global__ void embed_kernel(float *x, si_cu_matrix emb, const int32_t *tokens) {
+    si_grid_wait();
+    si_grid_launch_dependents();
     const int64_t tok = tokens[blockIdx.x];
     float *row = x + (size_t)blockIdx.x * emb.cols;
     for (int64_t c = threadIdx.x; c < emb.cols; c += blockDim.x) row[c] = si_matrix_elem(emb, tok, c);
@@ -15,6 +17,5 @@ __global__ void embed_kernel(float *x, si_cu_matrix emb, const int32_t *tokens) 
 
 extern "C" cudaError_t si_cu_embed(float *x, const si_cu_matrix *emb, const int32_t *tokens, int n, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    embed_kernel<<<n, 256, 0, s>>>(x, *emb, tokens);
-    return cudaGetLastError();
+    return si_launch(embed_kernel, n, 256, s, x, *emb, tokens);
 }

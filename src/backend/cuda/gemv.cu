@@ -145,9 +145,9 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = acc2[t] = 0.0f;
 
-    for (int u0 = lane; u0 < units; u0 += 32 * U::UNROLL) {
-        U a[U::UNROLL], b[PAIR ? U::UNROLL : 1];
-        /* all loads first, so that UNROLL (x2 for a pair) are in flight */
+    U a[U::UNROLL], b[PAIR ? U::UNROLL : 1];
+    /* all loads of a step first, so that UNROLL (x2 for a pair) are in flight */
+    auto load_step = [&](int u0) {
 #pragma unroll
         for (int k = 0; k < U::UNROLL; k++) {
             int u = u0 + 32 * k;
@@ -156,6 +156,13 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
                 if (PAIR) b[k].load(p, 1, row, u);
             }
         }
+    };
+    /* weights never change during a pass: the first step's loads go out
+     * before waiting for the kernel that writes x */
+    load_step(lane);
+    si_grid_wait();
+    si_grid_launch_dependents();
+    for (int u0 = lane; u0 < units;) {
 #pragma unroll
         for (int k = 0; k < U::UNROLL; k++) {
             int u = u0 + 32 * k;
@@ -168,6 +175,8 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
                 }
             }
         }
+        u0 += 32 * U::UNROLL;
+        if (u0 < units) load_step(u0);
     }
 #pragma unroll
     for (int t = 0; t < NT; t++) {
@@ -193,11 +202,8 @@ cudaError_t launch_nt(const gemv_params &p, cudaStream_t s) {
     bool pair = p.epilogue == SI_CU_SWIGLU;
     int rows = p.row_start[pair ? 1 : p.n_w];
     dim3 grid((rows + WARPS - 1) / WARPS);
-    if (pair)
-        gemv_kernel<DT, NT, true><<<grid, WARPS * 32, 0, s>>>(p);
-    else
-        gemv_kernel<DT, NT, false><<<grid, WARPS * 32, 0, s>>>(p);
-    return cudaGetLastError();
+    if (pair) return si_launch(gemv_kernel<DT, NT, true>, grid, WARPS * 32, s, p);
+    return si_launch(gemv_kernel<DT, NT, false>, grid, WARPS * 32, s, p);
 }
 
 template <int DT>

@@ -25,6 +25,12 @@ typedef struct {
     const void *qs, *d, *m;
 } si_cu_matrix;
 
+/* ---- launch.cu ---- */
+
+/* Launch kernels with programmatic dependent launch (sm_90 and later):
+ * each kernel's start overlaps the end of the one before. */
+void si_cu_set_pdl(bool on);
+
 /* ---- gemv.cu: weights times a few activation rows ---- */
 
 enum { SI_CU_STORE = 0, SI_CU_ADD = 1, SI_CU_SWIGLU = 2 };

@@ -11,6 +11,8 @@ constexpr int NORM_THREADS = 256;
 __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *out, const float *in, const float *w, int dim,
                                                                  float eps) {
     __shared__ double partial[NORM_THREADS / 32];
+    si_grid_wait();
+    si_grid_launch_dependents();
     const float *x = in + (size_t)blockIdx.x * dim;
     float *y = out + (size_t)blockIdx.x * dim;
     double ss = 0;
@@ -27,17 +29,23 @@ __global__ void __launch_bounds__(NORM_THREADS) rmsnorm_kernel(float *out, const
 }
 
 __global__ void swiglu_kernel(float *gate, const float *up, size_t count) {
+    si_grid_wait();
+    si_grid_launch_dependents();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
         gate[i] = si_swiglu1(gate[i], up[i]);
 }
 
 __global__ void add_kernel(float *x, const float *y, size_t count) {
+    si_grid_wait();
+    si_grid_launch_dependents();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
         x[i] += y[i];
 }
 
 template <bool BF>
 __global__ void to_half_kernel(void *out, const float *in, size_t count) {
+    si_grid_wait();
+    si_grid_launch_dependents();
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x) {
         if (BF)
             static_cast<__nv_bfloat16 *>(out)[i] = __float2bfloat16_rn(in[i]);
@@ -57,27 +65,21 @@ dim3 elementwise_grid(size_t count) {
 extern "C" cudaError_t si_cu_rmsnorm(float *out, const float *in, const float *w, int n, int dim, float eps,
                                      cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    rmsnorm_kernel<<<n, NORM_THREADS, 0, s>>>(out, in, w, dim, eps);
-    return cudaGetLastError();
+    return si_launch(rmsnorm_kernel, n, NORM_THREADS, s, out, in, w, dim, eps);
 }
 
 extern "C" cudaError_t si_cu_swiglu(float *gate, const float *up, size_t count, cudaStream_t s) {
     if (!count) return cudaSuccess;
-    swiglu_kernel<<<elementwise_grid(count), 256, 0, s>>>(gate, up, count);
-    return cudaGetLastError();
+    return si_launch(swiglu_kernel, elementwise_grid(count), 256, s, gate, up, count);
 }
 
 extern "C" cudaError_t si_cu_add(float *x, const float *y, size_t count, cudaStream_t s) {
     if (!count) return cudaSuccess;
-    add_kernel<<<elementwise_grid(count), 256, 0, s>>>(x, y, count);
-    return cudaGetLastError();
+    return si_launch(add_kernel, elementwise_grid(count), 256, s, x, y, count);
 }
 
 extern "C" cudaError_t si_cu_to_half(void *out, const float *in, size_t count, bool to_bf16, cudaStream_t s) {
     if (!count) return cudaSuccess;
-    if (to_bf16)
-        to_half_kernel<true><<<elementwise_grid(count), 256, 0, s>>>(out, in, count);
-    else
-        to_half_kernel<false><<<elementwise_grid(count), 256, 0, s>>>(out, in, count);
-    return cudaGetLastError();
+    if (to_bf16) return si_launch(to_half_kernel<true>, elementwise_grid(count), 256, s, out, in, count);
+    return si_launch(to_half_kernel<false>, elementwise_grid(count), 256, s, out, in, count);
 }

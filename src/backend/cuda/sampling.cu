@@ -18,6 +18,8 @@ __device__ __forceinline__ bool better(float v, int i, float bv, int bi) {
 __global__ void __launch_bounds__(THREADS) argmax_kernel(int32_t *ids, const float *logits, int n_vocab) {
     __shared__ float sv[THREADS / 32];
     __shared__ int si[THREADS / 32];
+    si_grid_wait();
+    si_grid_launch_dependents();
     const float *row = logits + (size_t)blockIdx.x * n_vocab;
     float bv = 0;
     int bi = -1;
@@ -56,6 +58,5 @@ __global__ void __launch_bounds__(THREADS) argmax_kernel(int32_t *ids, const flo
 
 extern "C" cudaError_t si_cu_argmax(int32_t *ids, const float *logits, int n, int n_vocab, cudaStream_t s) {
     if (n <= 0) return cudaSuccess;
-    argmax_kernel<<<n, THREADS, 0, s>>>(ids, logits, n_vocab);
-    return cudaGetLastError();
+    return si_launch(argmax_kernel, n, THREADS, s, ids, logits, n_vocab);
 }
