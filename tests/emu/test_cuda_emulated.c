@@ -1,0 +1,366 @@
+/* test_cuda_emulated: the CUDA kernels (src/backend/cuda/ *.cu, compiled as
+ * C++ against the CPU emulator of tests/emu/include) run here, without a
+ * GPU, through their launchers (kernels.h), each against a float64
+ * reference written from its definition:
+ *   - GEMV, every weight type (quantized ones packed planar as the backend
+ *     packs them), 1 to 11 activation rows, the three epilogues;
+ *   - attention, both kernels, f16 and f32 caches, head sizes 64 and 128,
+ *     GQA, with and without sinks, windows that wrap the ring, 1 to 64
+ *     splits (empty ones too), several rows per launch; the stored key and
+ *     value, and the split counters left at zero;
+ *   - RMSNorm, SwiGLU, add, f16/bf16 rounding, embedding rows, argmax.
+ * What only a GPU can show (speed, the memory model, programmatic dependent
+ * launch, CUDA graphs, cuBLAS) is test_cuda_kernels' and test_cuda's. */
+#include "backend/cuda/kernels.h"
+#include "format/quantize.h"
+#include "../testutil.h"
+#include "util/half.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float frand(float lo, float hi) { return lo + (hi - lo) * (float)(si_test_rand() % 1000001) / 1000000.0f; }
+
+static float *rand_vec(size_t n, float lo, float hi) {
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = frand(lo, hi);
+    return v;
+}
+
+/* max |got - want| / (1 + |want|); NaN counts as infinite */
+static double max_err(const float *got, const double *want, size_t n) {
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]) / (1 + fabs(want[i]));
+        if (!(e <= worst)) worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
+/* ---- weight matrices as the backend uploads them ---- */
+
+typedef struct {
+    si_cu_matrix m;
+    void *mem;
+    float *ref; /* dequantized [rows][cols] */
+} matrix;
+
+static void make_matrix(matrix *M, si_dtype t, int rows, int cols) {
+    size_t row_bytes = si_dtype_row_bytes(t, cols);
+    uint8_t *gguf = malloc(row_bytes * rows);
+    M->ref = malloc((size_t)rows * cols * sizeof(float));
+    for (int r = 0; r < rows; r++) {
+        float *x = rand_vec(cols, -1, 1);
+        si_quantize_row(t, x, gguf + r * row_bytes, cols);
+        si_dequantize_row(t, gguf + r * row_bytes, M->ref + (size_t)r * cols, cols);
+        free(x);
+    }
+    memset(&M->m, 0, sizeof M->m);
+    M->m.dtype = t;
+    M->m.rows = rows;
+    M->m.cols = cols;
+    si_gpu_planar p;
+    if (si_gpu_planar_layout(t, rows, cols, &p) == 0) {
+        M->mem = malloc(p.bytes);
+        si_gpu_planar_pack(t, gguf, rows, cols, &p, M->mem);
+        M->m.qs = (uint8_t *)M->mem + p.qs;
+        M->m.d = (uint8_t *)M->mem + p.d;
+        M->m.m = (uint8_t *)M->mem + p.m;
+        free(gguf);
+    } else {
+        M->mem = gguf; /* F32 / F16 / BF16: the rows as they are */
+        M->m.data = gguf;
+    }
+}
+
+static void free_matrix(matrix *M) {
+    free(M->mem);
+    free(M->ref);
+}
+
+static double dot_ref(const float *w, const float *x, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += (double)w[i] * x[i];
+    return s;
+}
+
+/* ---- GEMV ---- */
+
+static void test_gemv(si_dtype t, int cols, int n, int epilogue) {
+    int nw = epilogue == SI_CU_SWIGLU ? 2 : epilogue == SI_CU_ADD ? 1 : 3;
+    int rows[3] = {40, epilogue == SI_CU_SWIGLU ? 40 : 24, 16};
+    matrix M[3];
+    si_cu_gemv_job job = {.n_w = nw, .epilogue = epilogue};
+    float *x = rand_vec((size_t)n * cols, -1, 1), *y[3] = {0}, *y0[3] = {0};
+    for (int j = 0; j < nw; j++) {
+        make_matrix(&M[j], t, rows[j], cols);
+        y[j] = rand_vec((size_t)n * rows[j], -1, 1);
+        y0[j] = malloc((size_t)n * rows[j] * sizeof(float));
+        memcpy(y0[j], y[j], (size_t)n * rows[j] * sizeof(float));
+        job.w[j] = &M[j].m;
+        job.y[j] = y[j];
+    }
+    CHECK(si_cu_gemv(&job, x, n, NULL) == cudaSuccess);
+    double worst = 0;
+    for (int j = 0; j < (epilogue == SI_CU_SWIGLU ? 1 : nw); j++) {
+        double *want = malloc((size_t)n * rows[j] * sizeof(double));
+        for (int tk = 0; tk < n; tk++)
+            for (int r = 0; r < rows[j]; r++) {
+                const float *xt = x + (size_t)tk * cols;
+                double v = dot_ref(M[j].ref + (size_t)r * cols, xt, cols);
+                if (epilogue == SI_CU_ADD) v += y0[j][(size_t)tk * rows[j] + r];
+                if (epilogue == SI_CU_SWIGLU) v = v / (1 + exp(-v)) * dot_ref(M[1].ref + (size_t)r * cols, xt, cols);
+                want[(size_t)tk * rows[j] + r] = v;
+            }
+        double e = max_err(y[j], want, (size_t)n * rows[j]);
+        worst = e > worst ? e : worst;
+        free(want);
+    }
+    /* f32 sums of up to 4448 products of size ~1 (Q8_0's ~100); SwiGLU
+     * multiplies two of them */
+    double tol = (t == SI_DTYPE_Q8_0 ? 2e-4 : 3e-5) * (epilogue == SI_CU_SWIGLU ? 4 : 1);
+    static const char *epi[] = {"store (3 matrices)", "add", "silu(gate) * up"};
+    printf("gemv %-4s cols %4d, %2d rows, %-18s: %.2e\n", si_dtype_name(t), cols, n, epi[epilogue], worst);
+    CHECKF(worst <= tol, "gemv %s cols %d n %d epilogue %d", si_dtype_name(t), cols, n, epilogue);
+    for (int j = 0; j < nw; j++) {
+        free_matrix(&M[j]);
+        free(y[j]);
+        free(y0[j]);
+    }
+    free(x);
+}
+
+/* ---- attention ---- */
+
+typedef struct {
+    int kernel, head_dim, n_heads, n_kv_heads;
+    bool f16;
+    int n_rows, slots, sinks, splits, style;
+} attn_case;
+
+static void rotate_ref(const float *x, const double *cs, int hd, int style, float *out) {
+    for (int p = 0; p < hd / 2; p++) {
+        int i0 = style == SI_ROPE_ADJACENT ? 2 * p : p, i1 = style == SI_ROPE_ADJACENT ? 2 * p + 1 : p + hd / 2;
+        double c = cs[p], s = cs[hd / 2 + p];
+        out[i0] = (float)((double)x[i0] * c - (double)x[i1] * s);
+        out[i1] = (float)((double)x[i0] * s + (double)x[i1] * c);
+    }
+}
+
+static void test_attention(attn_case c) {
+    const int hd = c.head_dim, q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd, layer = 1;
+    const size_t cache_n = (size_t)2 * c.slots * kv_dim;
+    const size_t elem = c.f16 ? 2 : 4;
+    /* the cache: random old keys and values; `shadow` holds them as floats */
+    uint8_t *kc = malloc(cache_n * elem), *vc = malloc(cache_n * elem);
+    float *ks = malloc(cache_n * sizeof(float)), *vs = malloc(cache_n * sizeof(float));
+    for (size_t i = 0; i < cache_n; i++) {
+        float a = frand(-2, 2), b = frand(-1, 1);
+        if (c.f16) {
+            uint16_t ha = si_f32_to_f16(a), hb = si_f32_to_f16(b);
+            memcpy(kc + 2 * i, &ha, 2);
+            memcpy(vc + 2 * i, &hb, 2);
+            a = si_f16_to_f32(ha);
+            b = si_f16_to_f32(hb);
+        } else {
+            memcpy(kc + 4 * i, &a, 4);
+            memcpy(vc + 4 * i, &b, 4);
+        }
+        ks[i] = a;
+        vs[i] = b;
+    }
+    int n = c.n_rows, ring = c.slots - c.sinks;
+    si_gpu_attn_row *rows = calloc(n, sizeof *rows);
+    for (int i = 0; i < n; i++) {
+        si_gpu_attn_row *r = &rows[i];
+        r->k = kc;
+        r->v = vc;
+        r->slots = c.slots;
+        r->sinks = c.sinks;
+        r->n_sinks = c.sinks;
+        r->n_win = ring - 3 * i - 1 > 0 ? ring - 3 * i - 1 : 1;
+        r->win_slot = c.sinks + (37 * (i + 1)) % ring; /* windows that wrap the ring */
+        int last = r->win_slot + r->n_win - 1;
+        r->store_slot = last >= c.slots ? last - ring : last;
+    }
+    float *q = rand_vec((size_t)n * q_dim, -1, 1), *k = rand_vec((size_t)n * kv_dim, -1, 1);
+    float *v = rand_vec((size_t)n * kv_dim, -1, 1);
+    double *rope = malloc((size_t)n * 3 * hd * sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int s = 0; s < 3; s++)
+            for (int p = 0; p < hd / 2; p++) {
+                double ang = (i * 7 + s * 3 + 1) * pow(10000.0, -2.0 * p / hd);
+                rope[((size_t)i * 3 + s) * hd + p] = cos(ang);
+                rope[((size_t)i * 3 + s) * hd + hd / 2 + p] = sin(ang);
+            }
+    float *out = malloc((size_t)n * q_dim * sizeof(float)), *qrot = malloc((size_t)n * 2 * q_dim * sizeof(float));
+    float *part = malloc((size_t)n * c.n_heads * c.splits * (hd + 2) * sizeof(float));
+    unsigned *count = calloc((size_t)n * c.n_heads, sizeof(unsigned));
+    si_cu_attn a = {.layer = layer, .n_tokens = n, .n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
+                    .head_dim = hd, .rope_style = c.style, .kv_f16 = c.f16, .rows = rows, .q = q, .k = k, .v = v,
+                    .rope = rope, .qrot = qrot, .out = out, .splits = c.splits, .kernel = c.kernel, .part = part,
+                    .count = count};
+    CHECK(si_cu_attention(&a, NULL) == cudaSuccess);
+
+    /* reference: every row's key and value stored first (as the kernels do), then attention */
+    double store_err = 0;
+    for (int i = 0; i < n; i++) {
+        size_t dst = ((size_t)layer * c.slots + rows[i].store_slot) * kv_dim;
+        for (int h = 0; h < c.n_kv_heads; h++) rotate_ref(k + (size_t)i * kv_dim + h * hd, rope + (size_t)i * 3 * hd, hd, c.style, ks + dst + h * hd);
+        memcpy(vs + dst, v + (size_t)i * kv_dim, kv_dim * sizeof(float));
+        for (int d = 0; d < kv_dim; d++) {
+            float gk, gv, wk = ks[dst + d], wv = vs[dst + d];
+            if (c.f16) {
+                uint16_t hk, hv;
+                memcpy(&hk, kc + 2 * (dst + d), 2);
+                memcpy(&hv, vc + 2 * (dst + d), 2);
+                gk = si_f16_to_f32(hk), gv = si_f16_to_f32(hv);
+                wk = si_f16_to_f32(si_f32_to_f16(wk)), wv = si_f16_to_f32(si_f32_to_f16(wv));
+                ks[dst + d] = wk, vs[dst + d] = wv;
+            } else {
+                memcpy(&gk, kc + 4 * (dst + d), 4);
+                memcpy(&gv, vc + 4 * (dst + d), 4);
+            }
+            double e = fmax(fabs(gk - wk), fabs(gv - wv));
+            store_err = e > store_err ? e : store_err;
+        }
+    }
+    double *want = malloc((size_t)n * q_dim * sizeof(double));
+    int n_vis_max = ring + c.sinks;
+    double *sc = malloc(n_vis_max * sizeof(double));
+    float *qw = malloc(hd * sizeof(float)), *qs = malloc(hd * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        const si_gpu_attn_row *r = &rows[i];
+        int n_vis = r->n_sinks + r->n_win;
+        for (int h = 0; h < c.n_heads; h++) {
+            rotate_ref(q + (size_t)i * q_dim + h * hd, rope + ((size_t)i * 3 + 1) * hd, hd, c.style, qw);
+            rotate_ref(q + (size_t)i * q_dim + h * hd, rope + ((size_t)i * 3 + 2) * hd, hd, c.style, qs);
+            int kvh = h / (c.n_heads / c.n_kv_heads);
+            double mx = -INFINITY, l = 0;
+            for (int j = 0; j < n_vis; j++) {
+                const float *kr = ks + ((size_t)layer * c.slots + si_gpu_visible_slot(r, j)) * kv_dim + kvh * hd;
+                sc[j] = dot_ref(kr, j < r->n_sinks ? qs : qw, hd) / sqrt((double)hd);
+                mx = sc[j] > mx ? sc[j] : mx;
+            }
+            for (int j = 0; j < n_vis; j++) l += (sc[j] = exp(sc[j] - mx));
+            for (int d = 0; d < hd; d++) {
+                double o = 0;
+                for (int j = 0; j < n_vis; j++)
+                    o += sc[j] * vs[((size_t)layer * c.slots + si_gpu_visible_slot(r, j)) * kv_dim + kvh * hd + d];
+                want[(size_t)i * q_dim + h * hd + d] = o / l;
+            }
+        }
+    }
+    double e = max_err(out, want, (size_t)n * q_dim);
+    bool counters_zero = true;
+    for (size_t i = 0; i < (size_t)n * c.n_heads; i++) counters_zero &= count[i] == 0;
+    printf("attention %-5s hd %3d heads %2d/%-2d %s rows %d slots %4d sinks %d splits %2d %s: %.2e (store %.1e)\n",
+           c.kernel == SI_CU_ATTN_TILED ? "tiled" : "warp", hd, c.n_heads, c.n_kv_heads, c.f16 ? "f16" : "f32", n,
+           c.slots, c.sinks, c.splits, c.style == SI_ROPE_HALF ? "half" : "adjacent", e, store_err);
+    CHECK(e < 1e-5 && store_err == 0 && counters_zero);
+    free(kc), free(vc), free(ks), free(vs), free(rows), free(q), free(k), free(v), free(rope), free(out);
+    free(qrot), free(part), free(count), free(want), free(sc), free(qw), free(qs);
+}
+
+/* ---- element-wise kernels, embedding, argmax ---- */
+
+static void test_elementwise(void) {
+    const int n = 3, dim = 200;
+    float *x = rand_vec((size_t)n * dim, -3, 3), *w = rand_vec(dim, 0.5f, 1.5f), *y = malloc((size_t)n * dim * 4);
+    double *want = malloc((size_t)n * dim * sizeof(double));
+    CHECK(si_cu_rmsnorm(y, x, w, n, dim, 1e-5f, NULL) == cudaSuccess);
+    for (int i = 0; i < n; i++) {
+        double ss = 0;
+        for (int j = 0; j < dim; j++) ss += (double)x[i * dim + j] * x[i * dim + j];
+        float scale = 1.0f / sqrtf((float)(ss / dim) + 1e-5f);
+        for (int j = 0; j < dim; j++) want[i * dim + j] = x[i * dim + j] * scale * w[j];
+    }
+    double e = max_err(y, want, (size_t)n * dim);
+    printf("rmsnorm: %.2e\n", e);
+    CHECK(e < 1e-6);
+
+    float *g = rand_vec((size_t)n * dim, -4, 4), *u = rand_vec((size_t)n * dim, -2, 2);
+    for (int i = 0; i < n * dim; i++) want[i] = g[i] / (1 + exp(-g[i])) * u[i];
+    CHECK(si_cu_swiglu(g, u, (size_t)n * dim, NULL) == cudaSuccess);
+    e = max_err(g, want, (size_t)n * dim);
+    printf("swiglu: %.2e\n", e);
+    CHECK(e < 1e-6);
+
+    for (int i = 0; i < n * dim; i++) want[i] = x[i] + u[i]; /* a float sum, as the kernel's */
+    CHECK(si_cu_add(x, u, (size_t)n * dim, NULL) == cudaSuccess);
+    e = max_err(x, want, (size_t)n * dim);
+    printf("add: %.2e\n", e);
+    CHECK(e == 0);
+
+    uint16_t *h = malloc((size_t)n * dim * 2);
+    for (int bf = 0; bf < 2; bf++) {
+        x[5] = NAN, x[6] = 65520.0f, x[7] = -1e-8f; /* NaN, f16 overflow, f16 underflow */
+        CHECK(si_cu_to_half(h, x, (size_t)n * dim, bf, NULL) == cudaSuccess);
+        int bad = 0;
+        for (int i = 0; i < n * dim; i++) {
+            uint16_t ref = bf ? si_f32_to_bf16(x[i]) : si_f32_to_f16(x[i]);
+            bool both_nan = bf ? isnan(si_bf16_to_f32(h[i])) && isnan(si_bf16_to_f32(ref))
+                               : isnan(si_f16_to_f32(h[i])) && isnan(si_f16_to_f32(ref));
+            bad += h[i] != ref && !both_nan;
+        }
+        printf("to %s: %d of %d differ from util/half.h\n", bf ? "bf16" : "f16", bad, n * dim);
+        CHECK(bad == 0);
+    }
+
+    /* embedding rows of every weight type */
+    for (int t = 0; t < SI_DTYPE_COUNT; t++) {
+        matrix M;
+        make_matrix(&M, (si_dtype)t, 50, 96);
+        int32_t tok[4] = {0, 49, 17, 17};
+        float *rowsf = malloc(4 * 96 * sizeof(float));
+        CHECK(si_cu_embed(rowsf, &M.m, tok, 4, NULL) == cudaSuccess);
+        int bad = 0;
+        for (int i = 0; i < 4; i++)
+            for (int c = 0; c < 96; c++) bad += rowsf[i * 96 + c] != M.ref[(size_t)tok[i] * 96 + c];
+        printf("embed %s: %d elements differ\n", si_dtype_name((si_dtype)t), bad);
+        CHECK(bad == 0);
+        free(rowsf);
+        free_matrix(&M);
+    }
+
+    /* argmax: ties go to the lowest index, NaN never wins, all-NaN gives 0 */
+    const int vocab = 3000;
+    float *logits = rand_vec(4 * (size_t)vocab, -5, 5);
+    logits[100] = logits[2500] = 9;          /* row 0: tie */
+    logits[vocab] = logits[vocab + 7] = NAN; /* row 1: NaNs (one first in its thread) and the max */
+    logits[vocab + 2999] = 8;
+    for (int i = 0; i < vocab; i++) logits[2 * vocab + i] = NAN; /* row 2: all NaN */
+    logits[3 * vocab + 1234] = INFINITY;     /* row 3 */
+    int32_t ids[4];
+    CHECK(si_cu_argmax(ids, logits, 4, vocab, NULL) == cudaSuccess);
+    printf("argmax: %d %d %d %d\n", ids[0], ids[1], ids[2], ids[3]);
+    CHECK(ids[0] == 100 && ids[1] == 2999 && ids[2] == 0 && ids[3] == 1234);
+    free(logits), free(x), free(w), free(y), free(want), free(g), free(u), free(h);
+}
+
+int main(void) {
+    /* GEMV: cols 352 ends inside a step of loads, 4448 takes several steps;
+     * 3 rows run as groups of 2 and 1, 12 rows as 8 and 4 */
+    for (int t = 0; t < SI_DTYPE_COUNT; t++)
+        for (int e = 0; e < 3; e++) {
+            test_gemv((si_dtype)t, 352, 1, e);
+            test_gemv((si_dtype)t, 4448, 3, e);
+            if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e);
+        }
+    for (int kn = 0; kn < 2; kn++) {
+        int kernel = kn ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
+        test_attention((attn_case){kernel, 128, 4, 4, true, 1, 4 + 300, 4, 1, SI_ROPE_HALF});
+        test_attention((attn_case){kernel, 128, 4, 2, true, 2, 4 + 300, 4, 7, SI_ROPE_ADJACENT});
+        test_attention((attn_case){kernel, 64, 6, 2, false, 3, 4 + 200, 4, 3, SI_ROPE_HALF});
+        test_attention((attn_case){kernel, 64, 3, 3, true, 1, 0 + 150, 0, 64, SI_ROPE_ADJACENT}); /* no sinks; empty splits */
+        test_attention((attn_case){kernel, 128, 2, 1, false, 1, 1 + 40, 1, 9, SI_ROPE_HALF});
+        test_attention((attn_case){kernel, 64, 2, 2, true, 1, 4 + 3, 4, 2, SI_ROPE_HALF}); /* a tiny window */
+    }
+    CHECK(si_cu_attn_splits(1, 32, 3073, 132, 6, 64) == 25);
+    CHECK(si_cu_attn_splits(1, 32, 100, 132, 6, 64) == 2);
+    CHECK(si_cu_attn_splits(64, 32, 3073, 132, 6, 64) == 1);
+    test_elementwise();
+    return si_test_finish("test_cuda_emulated");
+}
