@@ -3,7 +3,8 @@
  * GPU, through their launchers (kernels.h), each against a float64
  * reference written from its definition:
  *   - GEMV, every weight type (quantized ones packed planar as the backend
- *     packs them), 1 to 11 activation rows, the three epilogues;
+ *     packs them), 1 to 12 activation rows, the three epilogues, and the
+ *     cp.async kernel for F16/BF16;
  *   - attention, both kernels, f16 and f32 caches, head sizes 64 and 128,
  *     GQA, with and without sinks, windows that wrap the ring, 1 to 64
  *     splits (empty ones too), several rows per launch; the stored key and
@@ -88,11 +89,11 @@ static double dot_ref(const float *w, const float *x, int n) {
 
 /* ---- GEMV ---- */
 
-static void test_gemv(si_dtype t, int cols, int n, int epilogue) {
+static void test_gemv(si_dtype t, int cols, int n, int epilogue, bool async) {
     int nw = epilogue == SI_CU_SWIGLU ? 2 : epilogue == SI_CU_ADD ? 1 : 3;
     int rows[3] = {40, epilogue == SI_CU_SWIGLU ? 40 : 24, 16};
     matrix M[3];
-    si_cu_gemv_job job = {.n_w = nw, .epilogue = epilogue};
+    si_cu_gemv_job job = {.n_w = nw, .epilogue = epilogue, .async = async};
     float *x = rand_vec((size_t)n * cols, -1, 1), *y[3] = {0}, *y0[3] = {0};
     for (int j = 0; j < nw; j++) {
         make_matrix(&M[j], t, rows[j], cols);
@@ -122,8 +123,9 @@ static void test_gemv(si_dtype t, int cols, int n, int epilogue) {
      * multiplies two of them */
     double tol = (t == SI_DTYPE_Q8_0 ? 2e-4 : 3e-5) * (epilogue == SI_CU_SWIGLU ? 4 : 1);
     static const char *epi[] = {"store (3 matrices)", "add", "silu(gate) * up"};
-    printf("gemv %-4s cols %4d, %2d rows, %-18s: %.2e\n", si_dtype_name(t), cols, n, epi[epilogue], worst);
-    CHECKF(worst <= tol, "gemv %s cols %d n %d epilogue %d", si_dtype_name(t), cols, n, epilogue);
+    printf("gemv %-4s%s cols %4d, %2d rows, %-18s: %.2e\n", si_dtype_name(t), async ? " (cp.async)" : "", cols, n,
+           epi[epilogue], worst);
+    CHECKF(worst <= tol, "gemv %s cols %d n %d epilogue %d async %d", si_dtype_name(t), cols, n, epilogue, async);
     for (int j = 0; j < nw; j++) {
         free_matrix(&M[j]);
         free(y[j]);
@@ -345,9 +347,12 @@ int main(void) {
      * 3 rows run as groups of 2 and 1, 12 rows as 8 and 4 */
     for (int t = 0; t < SI_DTYPE_COUNT; t++)
         for (int e = 0; e < 3; e++) {
-            test_gemv((si_dtype)t, 352, 1, e);
-            test_gemv((si_dtype)t, 4448, 3, e);
-            if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e);
+            /* the cp.async kernel serves F16 and BF16; the others ignore the flag */
+            for (int async = 0; async < (t == SI_DTYPE_F16 || t == SI_DTYPE_BF16 ? 2 : 1); async++) {
+                test_gemv((si_dtype)t, 352, 1, e, async);
+                test_gemv((si_dtype)t, 4448, 3, e, async);
+                if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e, async);
+            }
         }
     for (int kn = 0; kn < 2; kn++) {
         int kernel = kn ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;

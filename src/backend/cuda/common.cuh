@@ -8,6 +8,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_pipeline_primitives.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -104,6 +105,37 @@ __device__ __forceinline__ void si_grid_wait() {
 __device__ __forceinline__ void si_grid_launch_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* ---- asynchronous copies to shared memory (sm_80 and later) ----
+ * 16 bytes from global to shared memory without passing through registers
+ * (cached in L2 only: weights are read once); groups of copies are
+ * committed and waited for by the thread that issued them. Elsewhere the
+ * CUDA pipeline primitives stand in: the CPU emulator of tests/emu defers
+ * each group's copies until it is waited for, as the hardware may. */
+__device__ __forceinline__ void si_cp_async16(void *smem, const void *gmem) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(gmem) : "memory");
+#else
+    __pipeline_memcpy_async(smem, gmem, 16);
+#endif
+}
+__device__ __forceinline__ void si_cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#else
+    __pipeline_commit();
+#endif
+}
+/* Waits until at most N of this thread's committed groups are in flight. */
+template <int N>
+__device__ __forceinline__ void si_cp_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+#else
+    __pipeline_wait_prior(N);
 #endif
 }
 

@@ -9,7 +9,9 @@
  *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9)
  *   SWIFTINFER_CUDA_ATTN        warp (default) or tiled: the attend kernel (attention.cu)
  *   SWIFTINFER_CUDA_PDL         0 disables programmatic dependent launch (common.cuh; on by
- *                               default where the GPU has it: compute capability 9.0+) */
+ *                               default where the GPU has it: compute capability 9.0+)
+ *   SWIFTINFER_CUDA_GEMV        reg (default) or async: F16/BF16 decode products with weights
+ *                               in registers or streamed through cp.async (gemv.cu) */
 #include "cuda_backend.h"
 
 #include "../../util/error.h"
@@ -236,6 +238,13 @@ si_backend *si_backend_cuda_create(void) {
         return NULL;
     }
     cb->attn_kernel = attn && strcmp(attn, "tiled") == 0 ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
+    const char *gemv = getenv("SWIFTINFER_CUDA_GEMV");
+    if (gemv && *gemv && strcmp(gemv, "reg") != 0 && strcmp(gemv, "async") != 0) {
+        si_set_error("SWIFTINFER_CUDA_GEMV=%s: expected reg or async", gemv);
+        cu_destroy(b);
+        return NULL;
+    }
+    cb->gemv_async = gemv && strcmp(gemv, "async") == 0;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
     b->prepare_model = si_cu_prepare_model;

@@ -35,6 +35,7 @@ typedef struct {
     int attn_blocks_per_sm, attn_keys_per_split; /* split-K sizing (si_cu_attn_splits) */
     int attn_bps_forced;                         /* SI_CUDA_ATTN_BLOCKS_PER_SM, or 0: from occupancy */
     int attn_kernel;                             /* SI_CU_ATTN_WARP or SI_CU_ATTN_TILED */
+    bool gemv_async;                             /* F16/BF16 decode products through cp.async */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;

@@ -95,7 +95,7 @@ static void products(si_cu_backend *cb, int count, float *const *outs, const si_
     }
     /* GEMV: one launch for consecutive weights of one type and width */
     for (int j0 = 0; j0 < count;) {
-        si_cu_gemv_job job = {.n_w = 0, .epilogue = epilogue};
+        si_cu_gemv_job job = {.n_w = 0, .epilogue = epilogue, .async = cb->gemv_async};
         int j = j0;
         while (j < count && job.n_w < SI_CU_GEMV_MAX_W &&
                (job.n_w == 0 || (mats[j]->dtype == mats[j0]->dtype && mats[j]->cols == mats[j0]->cols))) {

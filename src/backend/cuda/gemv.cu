@@ -22,6 +22,7 @@ struct gemv_params {
     float *y[SI_CU_GEMV_MAX_W];
     int row_start[SI_CU_GEMV_MAX_W + 1]; /* first row of each matrix in the launch's row space */
     int n_w, cols, epilogue;
+    bool async; /* F16/BF16: gemv_async_kernel */
     const float *x; /* [NT][cols] */
 };
 
@@ -128,6 +129,28 @@ struct unit<SI_DTYPE_Q4_0> : unit_q4<false> {};
 template <>
 struct unit<SI_DTYPE_Q4_1> : unit_q4<true> {};
 
+/* A warp's row done: its lanes' sums reduced, the epilogue applied by lane 0. */
+template <int NT, bool PAIR>
+__device__ __forceinline__ void finish_row(const gemv_params &p, int j, int64_t row, float *acc, float *acc2) {
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        acc[t] = si_warp_sum(acc[t]);
+        if (PAIR) acc2[t] = si_warp_sum(acc2[t]);
+    }
+    if (threadIdx.x % 32 != 0) return;
+    const int rows = p.row_start[j + 1] - p.row_start[j];
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+        float *y = p.y[j] + (size_t)t * rows + row;
+        if (PAIR)
+            *y = si_swiglu1(acc[t], acc2[t]);
+        else if (p.epilogue == SI_CU_ADD)
+            *y += acc[t];
+        else
+            *y = acc[t];
+    }
+}
+
 /* One warp per output row (PAIR: the same row of matrices 0 and 1). */
 template <int DT, int NT, bool PAIR>
 __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
@@ -178,23 +201,67 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
         u0 += 32 * U::UNROLL;
         if (u0 < units) load_step(u0);
     }
+    finish_row<NT, PAIR>(p, j, row, acc, acc2);
+}
+
+/* The same product for F16 and BF16 weights, the weights streamed through
+ * shared memory with cp.async: each lane keeps STAGES 16-byte loads (x2 for
+ * a pair) in flight without holding them in registers, so more bytes are
+ * in flight per multiprocessor than the register kernel's UNROLL allows.
+ * Each lane reads back only what it copied itself: no barrier. */
+template <int DT, int NT, bool PAIR>
+__global__ void __launch_bounds__(WARPS * 32) gemv_async_kernel(gemv_params p) {
+    using U = unit<DT>;
+    static_assert(DT == SI_DTYPE_F16 || DT == SI_DTYPE_BF16, "16-bit float weights only");
+    constexpr int STAGES = PAIR ? 4 : 6, NM = PAIR ? 2 : 1;
+    __shared__ __align__(16) uint4 ring[WARPS][STAGES][NM][32];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    const int grow = blockIdx.x * WARPS + warp;
+    if (grow >= p.row_start[PAIR ? 1 : p.n_w]) return;
+    int j = 0;
+    if (!PAIR)
+        while (j + 1 < p.n_w && grow >= p.row_start[j + 1]) j++;
+    const int64_t row = grow - p.row_start[j];
+    const int units = p.cols / U::ELEMS, steps = (units + 31) / 32;
+    const uint4 *src[NM];
+    for (int m = 0; m < NM; m++) src[m] = static_cast<const uint4 *>(p.w[PAIR ? m : j]) + row * units;
+
+    /* step s: unit s * 32 + lane of each matrix, into ring slot s % STAGES;
+     * one commit per step, empty or not, so that group counts stay uniform */
+    auto issue = [&](int s) {
+        const int u = s * 32 + lane;
+        if (u < units)
+            for (int m = 0; m < NM; m++) si_cp_async16(&ring[warp][s % STAGES][m][lane], src[m] + u);
+        si_cp_async_commit();
+    };
+    /* weights never change during a pass: the first steps go out before
+     * waiting for the kernel that writes x */
+    for (int s = 0; s < STAGES - 1; s++) issue(s);
+    si_grid_wait();
+    si_grid_launch_dependents();
+
+    float acc[NT], acc2[NT];
 #pragma unroll
-    for (int t = 0; t < NT; t++) {
-        acc[t] = si_warp_sum(acc[t]);
-        if (PAIR) acc2[t] = si_warp_sum(acc2[t]);
-    }
-    if (lane != 0) return;
-    const int rows = p.row_start[j + 1] - p.row_start[j];
+    for (int t = 0; t < NT; t++) acc[t] = acc2[t] = 0.0f;
+    for (int s = 0; s < steps; s++) {
+        si_cp_async_wait<STAGES - 2>(); /* step s has landed */
+        const int u = s * 32 + lane;
+        if (u < units) {
+            U a, b;
+            a.w = ring[warp][s % STAGES][0][lane];
+            if (PAIR) b.w = ring[warp][s % STAGES][NM - 1][lane];
 #pragma unroll
-    for (int t = 0; t < NT; t++) {
-        float *y = p.y[j] + (size_t)t * rows + row;
-        if (PAIR)
-            *y = si_swiglu1(acc[t], acc2[t]);
-        else if (p.epilogue == SI_CU_ADD)
-            *y += acc[t];
-        else
-            *y = acc[t];
+            for (int t = 0; t < NT; t++) {
+                const float *x = p.x + (size_t)t * p.cols + (size_t)u * U::ELEMS;
+                acc[t] += a.dot(x);
+                if (PAIR) acc2[t] += b.dot(x);
+            }
+        }
+        /* refills the slot read in step s - 1: that read has completed, its
+         * values were used above (a warp issues in order) */
+        issue(s + STAGES - 1);
     }
+    finish_row<NT, PAIR>(p, j, row, acc, acc2);
 }
 
 template <int DT, int NT>
@@ -202,6 +269,12 @@ cudaError_t launch_nt(const gemv_params &p, cudaStream_t s) {
     bool pair = p.epilogue == SI_CU_SWIGLU;
     int rows = p.row_start[pair ? 1 : p.n_w];
     dim3 grid((rows + WARPS - 1) / WARPS);
+    if constexpr (DT == SI_DTYPE_F16 || DT == SI_DTYPE_BF16) {
+        if (p.async) {
+            if (pair) return si_launch(gemv_async_kernel<DT, NT, true>, grid, WARPS * 32, s, p);
+            return si_launch(gemv_async_kernel<DT, NT, false>, grid, WARPS * 32, s, p);
+        }
+    }
     if (pair) return si_launch(gemv_kernel<DT, NT, true>, grid, WARPS * 32, s, p);
     return si_launch(gemv_kernel<DT, NT, false>, grid, WARPS * 32, s, p);
 }
@@ -238,6 +311,7 @@ extern "C" cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int
     p.n_w = job->n_w;
     p.cols = (int)w0->cols;
     p.epilogue = job->epilogue;
+    p.async = job->async;
     p.row_start[0] = 0;
     for (int j = 0; j < job->n_w; j++) {
         const si_cu_matrix *w = job->w[j];

@@ -45,6 +45,7 @@ typedef struct {
     const si_cu_matrix *w[SI_CU_GEMV_MAX_W];
     float *y[SI_CU_GEMV_MAX_W];
     int epilogue;
+    bool async; /* F16/BF16 weights through cp.async (gemv.cu) */
 } si_cu_gemv_job;
 
 cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int n, cudaStream_t s);

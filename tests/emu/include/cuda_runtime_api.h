@@ -13,6 +13,10 @@
  * __syncthreads shows: the fiber that runs first reads what the others have
  * not written yet.
  *
+ * cp.async copies (CUDA's pipeline primitives) are deferred until waited
+ * for, so that a kernel that reads its shared memory too early reads stale
+ * data.
+ *
  * Not modelled: timing, occupancy, concurrency between blocks and the memory
  * model, programmatic dependent launch (the kernels' griddepcontrol lines
  * are compiled for __CUDA_ARCH__ >= 900 only), partial shuffle masks.
@@ -116,11 +120,20 @@ namespace si_emu {
 
 enum state { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, FINISHED };
 
+/* An asynchronous copy (cp.async) not yet performed. */
+struct pending_copy {
+    void *dst;
+    const void *src;
+    size_t n;
+};
+
 struct fiber {
     ucontext_t ctx;
     std::vector<char> stack;
     state st;
     dim3 idx;
+    std::vector<pending_copy> open;                /* issued, not committed */
+    std::vector<std::vector<pending_copy>> groups; /* committed, oldest first */
 };
 
 /* A block in flight: its threads as fibers of this OS thread, run by
@@ -259,6 +272,27 @@ T shuffle_xor(T v, int lane_mask, int width) {
 
 } // namespace si_emu
 
+/* cp.async as the CUDA pipeline primitives: a group's copies happen only
+ * when a wait covers it, so that reading a slot too early reads old data. */
+inline void __pipeline_memcpy_async(void *dst, const void *src, size_t n, size_t zero_fill = 0) {
+    if ((n != 4 && n != 8 && n != 16) || zero_fill || ((uintptr_t)dst | (uintptr_t)src) % n)
+        si_emu::fail("cp.async: size other than 4, 8, 16 or misaligned");
+    si_emu::block &b = *si_emu::running;
+    (*b.fibers)[b.current].open.push_back({dst, src, n});
+}
+inline void __pipeline_commit() {
+    si_emu::fiber &f = (*si_emu::running->fibers)[si_emu::running->current];
+    f.groups.push_back(std::move(f.open));
+    f.open.clear();
+}
+inline void __pipeline_wait_prior(size_t prior) {
+    si_emu::fiber &f = (*si_emu::running->fibers)[si_emu::running->current];
+    size_t done = f.groups.size() > prior ? f.groups.size() - prior : 0;
+    for (size_t g = 0; g < done; g++)
+        for (const si_emu::pending_copy &c : f.groups[g]) memcpy(c.dst, c.src, c.n);
+    f.groups.erase(f.groups.begin(), f.groups.begin() + (ptrdiff_t)done);
+}
+
 inline void __syncthreads() { si_emu::yield(si_emu::AT_BLOCK_BARRIER); }
 inline void __threadfence() {}
 inline unsigned atomicAdd(unsigned *p, unsigned v) {
@@ -349,6 +383,8 @@ cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t *cfg, void (*kernel)(KAr
             if (f.stack.empty()) f.stack.resize(si_emu::STACK_BYTES);
             f.idx = dim3(t % b.x, t / b.x % b.y, t / (b.x * b.y));
             f.st = si_emu::RUNNABLE;
+            f.open.clear();
+            f.groups.clear();
             getcontext(&f.ctx);
             f.ctx.uc_stack.ss_sp = f.stack.data();
             f.ctx.uc_stack.ss_size = f.stack.size();
