@@ -357,15 +357,19 @@ static void test_attention(si_backend *cu, si_backend *cpu, si_hparams hp, int s
     }
 }
 
-/* A CUDA backend with this cache type and attention kernel ("warp" or "tiled"). */
-static si_backend *cuda_with(const char *kv, const char *attn) {
+/* A CUDA backend with this cache type, attention kernel ("warp" or "tiled")
+ * and F16/BF16 GEMV ("reg" or "async"). */
+static si_backend *cuda_with3(const char *kv, const char *attn, const char *gemv) {
     setenv("SWIFTINFER_CUDA_KV", kv, 1);
     setenv("SWIFTINFER_CUDA_ATTN", attn, 1);
+    setenv("SWIFTINFER_CUDA_GEMV", gemv, 1);
     si_backend *b = si_backend_cuda_create();
     unsetenv("SWIFTINFER_CUDA_KV");
     unsetenv("SWIFTINFER_CUDA_ATTN");
+    unsetenv("SWIFTINFER_CUDA_GEMV");
     return b;
 }
+static si_backend *cuda_with(const char *kv, const char *attn) { return cuda_with3(kv, attn, "reg"); }
 
 /* ---- decode kernel speed on Llama-2-7B shapes ---- */
 
@@ -408,9 +412,11 @@ static void op_attn(void *p) {
     b->cu->attention(b->cu, &b->m->hp, &b->att);
 }
 
-/* Times the decode kernels, or only attention (with the given kernel). */
-static void bench_7b(const char *attn, bool attention_only) {
-    si_backend *cu = cuda_with("f16", attn);
+/* Times the decode kernels: the matrix products (with this GEMV), the
+ * attention (with this kernel), or both. */
+enum { BENCH_GEMV = 1, BENCH_ATTN = 2 };
+static void bench_7b(const char *attn, const char *gemv, int which) {
+    si_backend *cu = cuda_with3("f16", attn, gemv);
     si_dtype f16 = SI_DTYPE_F16;
     si_llama *m = fake_model(1, &f16, 4096, 32, 32, 128, 11008, 32000, SI_DTYPE_F16);
     if (cu->prepare_model(cu, m)) {
@@ -459,10 +465,11 @@ static void bench_7b(const char *attn, bool attention_only) {
         {"output head 32000x4096 f16", op_head, 32000.0 * 4096 * 2},
         {"attention 3073 keys x 32 heads, f16 KV", op_attn, 3073.0 * 4096 * 2 * 2},
     };
-    size_t first = attention_only ? sizeof ops / sizeof ops[0] - 1 : 0;
-    if (!attention_only) printf("\ndecode kernels on Llama-2-7B shapes (one token; time per call, bytes read / time):\n");
-    for (size_t i = first; i < sizeof ops / sizeof ops[0]; i++) {
-        if (i == sizeof ops / sizeof ops[0] - 1) printf("  (%s attention kernel)\n", attn);
+    const size_t n_ops = sizeof ops / sizeof ops[0];
+    for (size_t i = 0; i < n_ops; i++) {
+        if (!(which & (i == n_ops - 1 ? BENCH_ATTN : BENCH_GEMV))) continue;
+        if (i == 0) printf("  (%s GEMV kernel)\n", gemv);
+        if (i == n_ops - 1) printf("  (%s attention kernel)\n", attn);
         double t = time_op(cu, ops[i].op, &b, 50);
         printf("  %-40s %8.1f us  %7.0f GB/s\n", ops[i].what, t * 1e6, ops[i].bytes / t / 1e9);
     }
@@ -494,6 +501,13 @@ int main(void) {
     test_matmul(cu, m);
     test_elementwise(cu, cpu, m);
     cu->destroy(cu);
+    printf("-- cp.async GEMV (F16/BF16 layers)\n");
+    cu = cuda_with3("f32", "warp", "async");
+    CHECKF(cu && cu->prepare_model(cu, m) == 0 && cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
+    if (cu) {
+        test_matmul(cu, m);
+        cu->destroy(cu);
+    }
 
     /* both attention kernels, each against the CPU */
     const char *kernels[2] = {"warp", "tiled"};
@@ -520,8 +534,10 @@ int main(void) {
     cpu->destroy(cpu);
     free_model(m);
     if (!getenv("SI_CUDA_NO_BENCH")) {
-        bench_7b("warp", false);
-        bench_7b("tiled", true);
+        printf("\ndecode kernels on Llama-2-7B shapes (one token; time per call, bytes read / time):\n");
+        bench_7b("warp", "reg", BENCH_GEMV | BENCH_ATTN);
+        bench_7b("tiled", "reg", BENCH_ATTN);
+        bench_7b("warp", "async", BENCH_GEMV);
     }
     return si_test_finish("test_cuda_kernels");
 }
