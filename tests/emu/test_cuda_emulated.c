@@ -363,9 +363,12 @@ int main(void) {
         test_attention((attn_case){kernel, 128, 2, 1, false, 1, 1 + 40, 1, 9, SI_ROPE_HALF});
         test_attention((attn_case){kernel, 64, 2, 2, true, 1, 4 + 3, 4, 2, SI_ROPE_HALF}); /* a tiny window */
     }
-    CHECK(si_cu_attn_splits(1, 32, 3073, 132, 6, 64) == 25);
-    CHECK(si_cu_attn_splits(1, 32, 100, 132, 6, 64) == 2);
-    CHECK(si_cu_attn_splits(64, 32, 3073, 132, 6, 64) == 1);
+    /* one wave: 32 heads x 24 splits = 768 blocks <= 6 x 132; 25 would leave 8 blocks for a second */
+    CHECK(si_cu_attn_splits(1, 32, 3073, 132, 6, 64) == 24);
+    CHECK(si_cu_attn_splits(1, 32, 3073, 132, 5, 64) == 20);
+    CHECK(si_cu_attn_splits(1, 32, 100, 132, 6, 64) == 2);  /* ranges of at least 64 keys */
+    CHECK(si_cu_attn_splits(64, 32, 3073, 132, 6, 64) == 1); /* more than a wave already */
+    CHECK(si_cu_attn_splits(1, 1, 1 << 20, 132, 6, 64) == 64);
     test_elementwise();
     return si_test_finish("test_cuda_emulated");
 }

@@ -441,7 +441,9 @@ extern "C" int si_cu_attn_blocks_per_sm(int kernel, int head_dim, bool kv_f16) {
 extern "C" int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int blocks_per_sm,
                                  int keys_per_split) {
     long blocks = (long)n_tokens * n_heads;
-    long want = ((long)blocks_per_sm * n_sm + blocks - 1) / blocks;
+    /* rounded down: blocks past one wave would start only when a whole
+     * block of the first has finished, and these blocks are latency-bound */
+    long want = (long)blocks_per_sm * n_sm / blocks;
     long by_keys = (max_visible + keys_per_split - 1) / keys_per_split;
     long s = want < by_keys ? want : by_keys;
     if (s > 64) s = 64;

@@ -96,9 +96,9 @@ typedef struct {
  * attends each (row, head) over its visible keys in `splits` ranges whose
  * partial softmax sums the last block to finish merges. head_dim 64 or 128. */
 cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s);
-/* How many ranges to split each (row, head) into: enough blocks for
- * blocks_per_sm on each multiprocessor, each range at least keys_per_split
- * keys, at most 64 ranges. */
+/* How many ranges to split each (row, head) into: as many blocks as one
+ * wave of blocks_per_sm on each multiprocessor holds, each range at least
+ * keys_per_split keys, at most 64 ranges. */
 int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int blocks_per_sm, int keys_per_split);
 /* Blocks of that attend kernel a multiprocessor runs at once (its register
  * and shared memory use on this device); 0 when it cannot be told. */
