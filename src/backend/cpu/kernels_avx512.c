@@ -463,6 +463,9 @@ INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, c
             } else if (nt == 2) {
                 tile_any(t, 2, rows, xs, n, acc);
                 put_tile(acc, 2, 2, o, out_stride, r0, n_rows);
+            } else if (n_tok - t0 == 3) { /* attention's three query heads per KV head (SmolLM2): no fourth */
+                tile_any(t, 3, rows, xs, n, acc);
+                put_tile(acc, 3, 3, o, out_stride, r0, n_rows);
             } else {
                 tile_any(t, 4, rows, xs, n, acc);
                 put_tile(acc, 4, n_tok - t0, o, out_stride, r0, n_rows);
