@@ -301,40 +301,58 @@ static void test_gemm(const si_cpu_kernels *k, si_dtype t) {
 }
 
 /* Attention's weighted value rows against the reference, on odd widths,
- * strides wider than the rows, and no rows at all. */
+ * strides wider than the rows, no rows at all, and 1 to 5 heads sharing the
+ * rows (each head's result must not depend on how many share them). */
 static void test_weighted_rows(const si_cpu_kernels *k, si_dtype t) {
     static const int widths[] = {1, 7, 16, 33, 64, 80, 128};
     static const int counts[] = {0, 1, 5, 100};
     double worst = 0;
-    int bad = 0;
+    int bad = 0, shapes = 0;
     for (int w = 0; w < 7; w++)
-        for (int c = 0; c < 4; c++) {
-            int hd = widths[w], n = counts[c];
-            size_t stride = (size_t)hd + 3;
-            float *p = malloc(sizeof(float) * (size_t)(n + 1)), *v = malloc(sizeof(float) * (stride * n + 1));
-            float *got = malloc(sizeof(float) * (size_t)hd), *want = malloc(sizeof(float) * (size_t)hd);
-            for (int j = 0; j < n; j++) p[j] = uniform(0, 1);
-            uint16_t *vh = malloc(sizeof(uint16_t) * (stride * n + 1));
-            for (size_t j = 0; j < stride * n; j++) {
-                vh[j] = si_f32_to_f16(uniform(-3, 3));
-                v[j] = t == SI_DTYPE_F16 ? si_f16_to_f32(vh[j]) : uniform(-3, 3);
+        for (int c = 0; c < 4; c++)
+            for (int heads = 1; heads <= 5; heads += 2, shapes++) {
+                int hd = widths[w], n = counts[c];
+                size_t stride = (size_t)hd + 3, p_stride = (size_t)n + 2, o_stride = (size_t)hd + 5;
+                float *p = malloc(sizeof(float) * (p_stride * heads + 1)), *v = malloc(sizeof(float) * (stride * n + 1));
+                float *got = malloc(sizeof(float) * o_stride * heads), *want = malloc(sizeof(float) * o_stride * heads);
+                for (size_t j = 0; j < p_stride * heads; j++) p[j] = uniform(0, 1);
+                uint16_t *vh = malloc(sizeof(uint16_t) * (stride * n + 1));
+                for (size_t j = 0; j < stride * n; j++) {
+                    vh[j] = si_f32_to_f16(uniform(-3, 3));
+                    v[j] = t == SI_DTYPE_F16 ? si_f16_to_f32(vh[j]) : uniform(-3, 3);
+                }
+                const void *vt = t == SI_DTYPE_F16 ? (const void *)vh : (const void *)v;
+                for (size_t d = 0; d < o_stride * heads; d++) got[d] = want[d] = uniform(-1, 1);
+                k->weighted_rows(t, p, p_stride, heads, vt, stride, n, hd, got, o_stride);
+                si_weighted_rows_ref(t, p, p_stride, heads, vt, stride, n, hd, want, o_stride);
+                for (int h = 0; h < heads; h++) {
+                    for (int d = 0; d < hd; d++) {
+                        double terms = 1;
+                        for (int j = 0; j < n; j++) terms += fabs((double)p[h * p_stride + j] * v[(size_t)j * stride + d]);
+                        double tol = 4.0 * sqrt((double)n + 1) * 0x1p-24 * terms;
+                        double err = fabs((double)got[h * o_stride + d] - want[h * o_stride + d]);
+                        if (err / tol > worst) worst = err / tol;
+                        if (!(err <= tol) && bad++ < 3)
+                            fprintf(stderr, "  %s weighted_rows hd=%d n=%d heads=%d: out[%d][%d] = %.9g, reference %.9g\n",
+                                    k->name, hd, n, heads, h, d, got[h * o_stride + d], want[h * o_stride + d]);
+                    }
+                }
+                if (heads > 1) { /* the last head alone, from the same start: bit for bit the same */
+                    int h = heads - 1;
+                    float *solo = malloc(sizeof(float) * (size_t)hd), *start = malloc(sizeof(float) * o_stride * heads);
+                    for (int d = 0; d < hd; d++) solo[d] = 0.5f;
+                    for (size_t d = 0; d < o_stride * heads; d++) start[d] = 0.5f;
+                    k->weighted_rows(t, p + h * p_stride, p_stride, 1, vt, stride, n, hd, solo, o_stride);
+                    k->weighted_rows(t, p, p_stride, heads, vt, stride, n, hd, start, o_stride);
+                    for (int d = 0; d < hd; d++)
+                        if (solo[d] != start[h * o_stride + d] && bad++ < 3)
+                            fprintf(stderr, "  %s weighted_rows: head %d of %d differs from the head alone\n", k->name, h, heads);
+                    free(solo), free(start);
+                }
+                free(p), free(v), free(vh), free(got), free(want);
             }
-            const void *vt = t == SI_DTYPE_F16 ? (const void *)vh : (const void *)v;
-            for (int d = 0; d < hd; d++) got[d] = want[d] = uniform(-1, 1);
-            k->weighted_rows(t, p, vt, stride, n, hd, got);
-            si_weighted_rows_ref(t, p, vt, stride, n, hd, want);
-            for (int d = 0; d < hd; d++) {
-                double terms = 1;
-                for (int j = 0; j < n; j++) terms += fabs((double)p[j] * v[(size_t)j * stride + d]);
-                double tol = 4.0 * sqrt((double)n + 1) * 0x1p-24 * terms, err = fabs((double)got[d] - want[d]);
-                if (err / tol > worst) worst = err / tol;
-                if (!(err <= tol) && bad++ < 3)
-                    fprintf(stderr, "  %s weighted_rows hd=%d n=%d: out[%d] = %.9g, reference %.9g\n", k->name, hd, n, d,
-                            got[d], want[d]);
-            }
-            free(p), free(v), free(vh), free(got), free(want);
-        }
-    printf("  %-6s weighted %s rows: 28 shapes, worst |error| / tolerance = %.3g\n", k->name, si_dtype_name(t), worst);
+    printf("  %-6s weighted %s rows: %d shapes, worst |error| / tolerance = %.3g\n", k->name, si_dtype_name(t), shapes,
+           worst);
     CHECKF(bad == 0, "%s weighted_rows: %d bad outputs", k->name, bad);
 }
 

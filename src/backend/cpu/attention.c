@@ -123,7 +123,7 @@ static void attend_task(void *p, int task, int thread) {
     }
     void (*gemm)(si_dtype, const void *, size_t, int, const float *, int, int, float *, int) =
         be->precise ? si_gemm_f_ref : be->kern->gemm_f;
-    void (*weighted)(si_dtype, const float *, const void *, size_t, int, int, float *) =
+    void (*weighted)(si_dtype, const float *, size_t, int, const void *, size_t, int, int, float *, size_t) =
         be->precise ? si_weighted_rows_ref : be->kern->weighted_rows;
     si_dtype kv_type = kc->elem_bytes == 2 ? SI_DTYPE_F16 : SI_DTYPE_F32;
     size_t stride = (size_t)kc->kv_dim, es = (size_t)kc->elem_bytes;
@@ -138,9 +138,12 @@ static void attend_task(void *p, int task, int thread) {
         const uint8_t *rows = k0 + (size_t)(keys.first_slot[r] + lo - j) * stride * es;
         gemm(kv_type, rows, stride * es, hi - lo, keys.sink[r] ? qs : qw, hd, group, scores + (lo - j0), SI_ATTN_PART);
     }
+    /* softmax pieces per head: (head kvh * group + g)'s partial is g * out_stride past the group's first */
     float scale = 1.0f / sqrtf((float)hd);
+    size_t out_stride = (size_t)parts * (hd + 2);
+    float *out = be->partial + (((size_t)i * hp->n_heads + (size_t)kvh * group) * parts + part) * (hd + 2);
     for (int g = 0; g < group; g++) {
-        float *s = scores + (size_t)g * SI_ATTN_PART;
+        float *s = scores + (size_t)g * SI_ATTN_PART, *o = out + g * out_stride;
         float mx = -INFINITY, sum = 0;
         for (int j = 0; j < j1 - j0; j++) {
             s[j] *= scale;
@@ -150,16 +153,16 @@ static void attend_task(void *p, int task, int thread) {
             s[j] = expf(s[j] - mx);
             sum += s[j];
         }
-        int h = kvh * group + g;
-        float *out = be->partial + (((size_t)i * hp->n_heads + h) * parts + part) * (hd + 2);
-        out[hd] = mx;
-        out[hd + 1] = sum;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int r = 0, j = 0; r < 3; j += keys.count[r], r++) {
-            int lo = j0 > j ? j0 : j, hi = j1 < j + keys.count[r] ? j1 : j + keys.count[r];
-            if (lo < hi)
-                weighted(kv_type, s + (lo - j0), v0 + (size_t)(keys.first_slot[r] + lo - j) * stride * es, stride, hi - lo, hd, out);
-        }
+        o[hd] = mx;
+        o[hd + 1] = sum;
+        memset(o, 0, (size_t)hd * sizeof(float));
+    }
+    /* the value rows, each read once for the whole group */
+    for (int r = 0, j = 0; r < 3; j += keys.count[r], r++) {
+        int lo = j0 > j ? j0 : j, hi = j1 < j + keys.count[r] ? j1 : j + keys.count[r];
+        if (lo < hi)
+            weighted(kv_type, scores + (lo - j0), SI_ATTN_PART, group,
+                     v0 + (size_t)(keys.first_slot[r] + lo - j) * stride * es, stride, hi - lo, hd, out, out_stride);
     }
 }
 

@@ -34,7 +34,8 @@ float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_block
 float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n);
 void si_gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                    float *out, int out_stride);
-void si_weighted_rows_ref(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out);
+void si_weighted_rows_ref(si_dtype t, const float *p, size_t p_stride, int heads, const void *v, size_t v_stride, int n,
+                          int hd, float *out, size_t out_stride);
 
 /* The kernels in use, chosen once at start-up from the processor's features
  * (SWIFTINFER_SIMD=scalar|avx2|avx512 forces a level). */
@@ -49,9 +50,12 @@ typedef struct {
                    int n_tok, float *out, int out_stride);
     void (*gemm_f)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                    float *out, int out_stride);
-    /* Attention's weighted sum of value rows: out[d] += sum_{j<n} p[j] v[j * v_stride + d], d < hd,
-     * the rows taken in order; v holds F32 or F16 elements (the cache's type). */
-    void (*weighted_rows)(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out);
+    /* Attention's weighted sum of value rows for the query heads sharing them:
+     * out[h * out_stride + d] += sum_{j<n} p[h * p_stride + j] v[j * v_stride + d], d < hd, h < heads,
+     * the rows taken in order for each head (so a head's result does not depend on the others);
+     * v holds F32 or F16 elements (the cache's type). */
+    void (*weighted_rows)(si_dtype t, const float *p, size_t p_stride, int heads, const void *v, size_t v_stride,
+                          int n, int hd, float *out, size_t out_stride);
 } si_cpu_kernels;
 
 const si_cpu_kernels *si_cpu_kernels_get(void);

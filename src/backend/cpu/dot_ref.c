@@ -106,13 +106,15 @@ void si_gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, cons
             out[(size_t)i * out_stride + r] = si_dot_f_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n, n);
 }
 
-void si_weighted_rows_ref(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out) {
-    for (int j = 0; j < n; j++)
-        for (int d = 0; d < hd; d++) {
-            size_t at = (size_t)j * v_stride + d;
-            float x = t == SI_DTYPE_F16 ? si_f16_to_f32(((const uint16_t *)v)[at]) : ((const float *)v)[at];
-            out[d] += p[j] * x;
-        }
+void si_weighted_rows_ref(si_dtype t, const float *p, size_t p_stride, int heads, const void *v, size_t v_stride, int n,
+                          int hd, float *out, size_t out_stride) {
+    for (int h = 0; h < heads; h++)
+        for (int j = 0; j < n; j++)
+            for (int d = 0; d < hd; d++) {
+                size_t at = (size_t)j * v_stride + d;
+                float x = t == SI_DTYPE_F16 ? si_f16_to_f32(((const uint16_t *)v)[at]) : ((const float *)v)[at];
+                out[h * out_stride + d] += p[h * p_stride + j] * x;
+            }
 }
 
 const si_cpu_kernels si_cpu_kernels_scalar = {

@@ -372,7 +372,7 @@ INL __m256 load_v8(si_dtype t, const uint8_t *row, int d) {
     return _mm256_loadu_ps((const float *)(const void *)(row + 4 * (size_t)d));
 }
 
-TGT static void weighted_rows(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out) {
+TGT static void weighted_rows1(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out) {
     size_t es = t == SI_DTYPE_F16 ? 2 : 4;
     int d0 = 0;
     for (; d0 + 32 <= hd; d0 += 32) {
@@ -386,7 +386,14 @@ TGT static void weighted_rows(si_dtype t, const float *p, const void *v, size_t 
         }
         for (int k = 0; k < 4; k++) _mm256_storeu_ps(out + d0 + 8 * k, acc[k]);
     }
-    if (d0 < hd) si_weighted_rows_ref(t, p, (const uint8_t *)v + d0 * es, v_stride, n, hd - d0, out + d0);
+    if (d0 < hd) si_weighted_rows_ref(t, p, 0, 1, (const uint8_t *)v + d0 * es, v_stride, n, hd - d0, out + d0, 0);
+}
+
+/* Head after head: sixteen registers leave no room to share a value row's
+ * loads between heads. */
+TGT static void weighted_rows(si_dtype t, const float *p, size_t p_stride, int heads, const void *v, size_t v_stride,
+                              int n, int hd, float *out, size_t out_stride) {
+    for (int h = 0; h < heads; h++) weighted_rows1(t, p + h * p_stride, v, v_stride, n, hd, out + h * out_stride);
 }
 
 const si_cpu_kernels si_cpu_kernels_avx2 = {

@@ -487,30 +487,56 @@ TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, 
 
 /* ---- attention: weighted value rows ---------------------------------------- */
 
-/* 64 columns at a time in four accumulators (the tail masked), each row's
- * weight broadcast once: per row 4 loads and 4 FMAs. */
+/* 64 columns at a time in four accumulators per head (the tail masked), for
+ * up to four heads at once: each value row is loaded and converted once for
+ * all of them (per row 4 loads and 4 FMAs per head), and each head's sums
+ * run over the rows in order, as one head alone would. */
 INL __m512 load_v16(si_dtype t, const void *row, int d, __mmask16 m) {
     if (t == SI_DTYPE_F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)row + d));
     return _mm512_maskz_loadu_ps(m, (const float *)row + d);
 }
 
-TGT static void weighted_rows(si_dtype t, const float *p, const void *v, size_t v_stride, int n, int hd, float *out) {
+INL void weighted_heads(si_dtype t, const int nh, const float *p, size_t p_stride, const void *v, size_t v_stride, int n,
+                        int hd, float *out, size_t out_stride) {
     size_t es = t == SI_DTYPE_F16 ? 2 : 4;
     for (int d0 = 0; d0 < hd; d0 += 64) {
         __mmask16 m[4];
-        __m512 acc[4];
+        __m512 acc[4][4];
         for (int k = 0; k < 4; k++) {
             int left = hd - d0 - 16 * k;
             m[k] = left >= 16 ? (__mmask16)0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-            acc[k] = _mm512_maskz_loadu_ps(m[k], out + d0 + 16 * k);
+#pragma GCC unroll 4
+            for (int h = 0; h < nh; h++) acc[h][k] = _mm512_maskz_loadu_ps(m[k], out + h * out_stride + d0 + 16 * k);
         }
         for (int j = 0; j < n; j++) {
-            __m512 pj = _mm512_set1_ps(p[j]);
             const uint8_t *row = (const uint8_t *)v + (size_t)j * v_stride * es;
+            __m512 vk[4];
 #pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) acc[k] = _mm512_fmadd_ps(pj, load_v16(t, row, d0 + 16 * k, m[k]), acc[k]);
+            for (int k = 0; k < 4; k++) vk[k] = load_v16(t, row, d0 + 16 * k, m[k]);
+#pragma GCC unroll 4
+            for (int h = 0; h < nh; h++) {
+                __m512 pj = _mm512_set1_ps(p[h * p_stride + j]);
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) acc[h][k] = _mm512_fmadd_ps(pj, vk[k], acc[h][k]);
+            }
         }
-        for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(out + d0 + 16 * k, m[k], acc[k]);
+#pragma GCC unroll 4
+        for (int h = 0; h < nh; h++)
+            for (int k = 0; k < 4; k++) _mm512_mask_storeu_ps(out + h * out_stride + d0 + 16 * k, m[k], acc[h][k]);
+    }
+}
+
+TGT static void weighted_rows(si_dtype t, const float *p, size_t p_stride, int heads, const void *v, size_t v_stride,
+                              int n, int hd, float *out, size_t out_stride) {
+    for (int h0 = 0; h0 < heads; h0 += 4) {
+        const float *ph = p + h0 * p_stride;
+        float *oh = out + h0 * out_stride;
+        switch (heads - h0 < 4 ? heads - h0 : 4) {
+        case 1: weighted_heads(t, 1, ph, p_stride, v, v_stride, n, hd, oh, out_stride); break;
+        case 2: weighted_heads(t, 2, ph, p_stride, v, v_stride, n, hd, oh, out_stride); break;
+        case 3: weighted_heads(t, 3, ph, p_stride, v, v_stride, n, hd, oh, out_stride); break;
+        default: weighted_heads(t, 4, ph, p_stride, v, v_stride, n, hd, oh, out_stride); break;
+        }
     }
 }
 
