@@ -160,6 +160,28 @@ __device__ void finish_block(const si_cu_attn &a, int i, int h, int split, int q
     if (threadIdx.x == 0) a.count[ph] = 0;
 }
 
+/* What an attend block reads: its split's range [j0, j1) of row i's visible
+ * keys, and the cache's key and value rows of its KV head, offset to the
+ * lane's `col` (each key row is then `slot * kv_dim` further). */
+template <int HD, typename KT>
+struct block_keys {
+    si_gpu_attn_row r;
+    int j0, j1;
+    const KT *kb, *vb;
+
+    __device__ block_keys(const attn_params &p, int i, int h, int split, int col) {
+        const si_cu_attn &a = p.a;
+        r = a.rows[i];
+        const int n_vis = r.n_sinks + r.n_win, per = (n_vis + a.splits - 1) / a.splits;
+        j0 = min(split * per, n_vis);
+        j1 = min(j0 + per, n_vis);
+        const int kvh = h / (a.n_heads / a.n_kv_heads);
+        const size_t off = (size_t)a.layer * r.slots * p.kv_dim + (size_t)kvh * HD + col;
+        kb = static_cast<const KT *>(r.k) + off;
+        vb = static_cast<const KT *>(r.v) + off;
+    }
+};
+
 template <int HD, typename KT>
 __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
     using V = kv_vec<KT>;
@@ -179,21 +201,16 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
     si_grid_wait();
     si_grid_launch_dependents();
 
-    const si_gpu_attn_row r = a.rows[i];
-    const int n_vis = r.n_sinks + r.n_win;
-    const int per = (n_vis + a.splits - 1) / a.splits;
-    const int j0 = min(split * per, n_vis), j1 = min(j0 + per, n_vis);
+    const block_keys<HD, KT> bk(p, i, h, split, sub * VN);
+    const si_gpu_attn_row &r = bk.r;
+    const int j0 = bk.j0, j1 = bk.j1;
+    const KT *kb = bk.kb, *vb = bk.vb;
 
     for (int d = tid; d < HD; d += ATT_THREADS) {
         qw[d] = a.qrot[(size_t)i * 2 * p.q_dim + h * HD + d];
         qs[d] = a.qrot[(size_t)i * 2 * p.q_dim + p.q_dim + h * HD + d];
     }
     __syncthreads();
-
-    const int kvh = h / (a.n_heads / a.n_kv_heads);
-    const size_t layer_off = (size_t)a.layer * r.slots * p.kv_dim + (size_t)kvh * HD + (size_t)sub * VN;
-    const KT *kb = static_cast<const KT *>(r.k) + layer_off;
-    const KT *vb = static_cast<const KT *>(r.v) + layer_off;
 
     float m_run = -INFINITY, l_run = 0.0f, acc[VN];
 #pragma unroll
@@ -300,10 +317,10 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
     si_grid_wait();
     si_grid_launch_dependents();
 
-    const si_gpu_attn_row r = a.rows[i];
-    const int n_vis = r.n_sinks + r.n_win;
-    const int per = (n_vis + a.splits - 1) / a.splits;
-    const int j0 = min(split * per, n_vis), j1 = min(j0 + per, n_vis);
+    const block_keys<HD, KT> bk(p, i, h, split, sub * VN);
+    const si_gpu_attn_row &r = bk.r;
+    const int j0 = bk.j0, j1 = bk.j1;
+    const KT *kb = bk.kb, *vb = bk.vb;
 
     /* this lane's slice of both rotations of the query */
     float qw[VN], qs[VN];
@@ -313,11 +330,6 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
         qw[e] = qrow[e];
         qs[e] = qrow[p.q_dim + e];
     }
-
-    const int kvh = h / (a.n_heads / a.n_kv_heads);
-    const size_t layer_off = (size_t)a.layer * r.slots * p.kv_dim + (size_t)kvh * HD + (size_t)sub * VN;
-    const KT *kb = static_cast<const KT *>(r.k) + layer_off;
-    const KT *vb = static_cast<const KT *>(r.v) + layer_off;
 
     /* m_run is the same in every lane of the warp; l_run and acc cover the
      * keys of this lane's group (lane / L) */

@@ -174,6 +174,16 @@ static int env_int(const char *name, int def) {
     return v && *v ? atoi(v) : def;
 }
 
+/* A setting with two values: 0 for `first` (also when unset), 1 for
+ * `second`, -1 with an error for anything else. */
+static int env_choice(const char *name, const char *first, const char *second) {
+    const char *v = getenv(name);
+    if (!v || !*v || strcmp(v, first) == 0) return 0;
+    if (strcmp(v, second) == 0) return 1;
+    si_set_error("%s=%s: expected %s or %s", name, v, first, second);
+    return -1;
+}
+
 static int init_device(si_cu_backend *cb) {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
@@ -224,27 +234,16 @@ si_backend *si_backend_cuda_create(void) {
         cu_destroy(b);
         return NULL;
     }
-    const char *kv = getenv("SWIFTINFER_CUDA_KV");
-    if (kv && *kv && strcmp(kv, "f16") != 0 && strcmp(kv, "f32") != 0) {
-        si_set_error("SWIFTINFER_CUDA_KV=%s: expected f16 or f32", kv);
+    int kv32 = env_choice("SWIFTINFER_CUDA_KV", "f16", "f32");
+    int tiled = env_choice("SWIFTINFER_CUDA_ATTN", "warp", "tiled");
+    int async = env_choice("SWIFTINFER_CUDA_GEMV", "reg", "async");
+    if (kv32 < 0 || tiled < 0 || async < 0) {
         cu_destroy(b);
         return NULL;
     }
-    b->kv_elem_bytes = kv && strcmp(kv, "f32") == 0 ? 4 : 2;
-    const char *attn = getenv("SWIFTINFER_CUDA_ATTN");
-    if (attn && *attn && strcmp(attn, "warp") != 0 && strcmp(attn, "tiled") != 0) {
-        si_set_error("SWIFTINFER_CUDA_ATTN=%s: expected warp or tiled", attn);
-        cu_destroy(b);
-        return NULL;
-    }
-    cb->attn_kernel = attn && strcmp(attn, "tiled") == 0 ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
-    const char *gemv = getenv("SWIFTINFER_CUDA_GEMV");
-    if (gemv && *gemv && strcmp(gemv, "reg") != 0 && strcmp(gemv, "async") != 0) {
-        si_set_error("SWIFTINFER_CUDA_GEMV=%s: expected reg or async", gemv);
-        cu_destroy(b);
-        return NULL;
-    }
-    cb->gemv_async = gemv && strcmp(gemv, "async") == 0;
+    b->kv_elem_bytes = kv32 ? 4 : 2;
+    cb->attn_kernel = tiled ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
+    cb->gemv_async = async;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
     b->prepare_model = si_cu_prepare_model;

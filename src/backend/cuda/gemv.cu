@@ -151,17 +151,27 @@ __device__ __forceinline__ void finish_row(const gemv_params &p, int j, int64_t 
     }
 }
 
+/* This warp's output row: matrix *j (0 for a pair), row *row of it; false
+ * for a warp past the launch's last row. */
+template <bool PAIR>
+__device__ __forceinline__ bool warp_row(const gemv_params &p, int *j, int64_t *row) {
+    const int grow = blockIdx.x * WARPS + threadIdx.x / 32;
+    if (grow >= p.row_start[PAIR ? 1 : p.n_w]) return false;
+    *j = 0;
+    if (!PAIR)
+        while (*j + 1 < p.n_w && grow >= p.row_start[*j + 1]) ++*j;
+    *row = grow - p.row_start[*j];
+    return true;
+}
+
 /* One warp per output row (PAIR: the same row of matrices 0 and 1). */
 template <int DT, int NT, bool PAIR>
 __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
     using U = unit<DT>;
     const int lane = threadIdx.x % 32;
-    const int grow = blockIdx.x * WARPS + threadIdx.x / 32;
-    if (grow >= p.row_start[PAIR ? 1 : p.n_w]) return;
-    int j = 0;
-    if (!PAIR)
-        while (j + 1 < p.n_w && grow >= p.row_start[j + 1]) j++;
-    const int64_t row = grow - p.row_start[j];
+    int j;
+    int64_t row;
+    if (!warp_row<PAIR>(p, &j, &row)) return;
     const int units = p.cols / U::ELEMS;
 
     float acc[NT], acc2[NT];
@@ -216,12 +226,9 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_async_kernel(gemv_params p) {
     constexpr int STAGES = PAIR ? 4 : 6, NM = PAIR ? 2 : 1;
     __shared__ __align__(16) uint4 ring[WARPS][STAGES][NM][32];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    const int grow = blockIdx.x * WARPS + warp;
-    if (grow >= p.row_start[PAIR ? 1 : p.n_w]) return;
-    int j = 0;
-    if (!PAIR)
-        while (j + 1 < p.n_w && grow >= p.row_start[j + 1]) j++;
-    const int64_t row = grow - p.row_start[j];
+    int j;
+    int64_t row;
+    if (!warp_row<PAIR>(p, &j, &row)) return;
     const int units = p.cols / U::ELEMS, steps = (units + 31) / 32;
     const uint4 *src[NM];
     for (int m = 0; m < NM; m++) src[m] = static_cast<const uint4 *>(p.w[PAIR ? m : j]) + row * units;
