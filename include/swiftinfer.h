@@ -92,10 +92,24 @@ const float *si_session_logits(const si_session *s);
  * logits), or -1. On a GPU only that id crosses the bus; the logits are not
  * kept (si_session_logits returns NULL until the next si_session_feed). */
 int32_t si_session_feed_greedy(si_session *s, const int32_t *tokens, int64_t n);
+/* The same with any sampler: feeds tokens (n >= 1) and returns the token smp
+ * picks next (given to it as si_sampler_sample does), or -1. Where the
+ * backend can apply the sampler's settings (CPU: all; CUDA: greedy, or
+ * top_k from 1 to 256) the draw happens there and only the id crosses the
+ * bus, with no logits kept; otherwise the logits come back and are sampled
+ * on the host. Either way the same rules and the same random stream. */
+int32_t si_session_feed_sample(si_session *s, const int32_t *tokens, int64_t n, si_sampler *smp);
 
 /* One decode step for many sessions at once (each gets one token), in a
  * single batched forward pass that reads the weights once. 0 or -1. */
 int si_decode_batch(si_model *m, si_session *const *sessions, const int32_t *tokens, int n);
+/* The same step, each session then sampling its next token with its own
+ * sampler (samplers[i], given the token as si_sampler_sample does) into
+ * next[i]. On the backend when it can apply every sampler's settings (as
+ * si_session_feed_sample: only ids cross the bus, no logits are kept),
+ * otherwise from the logits on the host. 0 or -1. */
+int si_decode_batch_sample(si_model *m, si_session *const *sessions, const int32_t *tokens, int n,
+                           si_sampler *const *samplers, int32_t *next);
 
 typedef struct {
     int64_t n_seen;    /* tokens fed since creation or reset */
@@ -232,7 +246,10 @@ si_template si_conversation_template(const si_conversation *c);
 int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_tokens);
 /* Samples and feeds the next token of the assistant's reply. Returns the
  * token, SI_REPLY_END when the reply ended (its end-of-turn token is fed and
- * the template's closing tokens too), or -1 on error. */
+ * the template's closing tokens too), or -1 on error. Feeding a token also
+ * samples the one after it (si_session_feed_sample: on a GPU only its id
+ * comes back), so use the same sampler for a whole reply; a token sampled
+ * but never returned (the reply cut short) is not remembered by it. */
 #define SI_REPLY_END (-2)
 int32_t si_conversation_next(si_conversation *c, si_sampler *s);
 /* Ends the reply early (e.g. at a token limit), closing it as the template

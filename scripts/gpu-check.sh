@@ -20,9 +20,9 @@
 #      device-to-device copy to measure the bandwidth
 #   7. a summary table: tokens/s, ratio to PyTorch, % of the weight-read limit
 #   5b. A/B: `swiftinfer bench` decode at 3000 cached keys with the default
-#      settings, SWIFTINFER_CUDA_GEMV=async, SWIFTINFER_CUDA_ATTN=tiled,
+#      settings, SWIFTINFER_CUDA_GEMV=async, SWIFTINFER_CUDA_GEMV=wide, SWIFTINFER_CUDA_ATTN=tiled,
 #      SWIFTINFER_CUDA_PDL=0, and the last two together (the setting of the
-#      earlier runs); the fastest is used for step 5 (AB=0 skips; ~1.5 min)
+#      earlier runs); the fastest is used for step 5 (AB=0 skips; ~2 min)
 #   If the tests fail, they run again with SWIFTINFER_CUDA_PDL=0
 #   SWIFTINFER_CUDA_ATTN=tiled; when that passes the benchmark uses those.
 # Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1
@@ -161,7 +161,7 @@ say "synth $ARCH: $(tail -2 /tmp/si-synth.log | head -1) (t=$(elapsed)s)"
 # measured in the earlier runs (docs/cuda.md).
 if [ "${AB:-1}" = 1 ] && [ "$DEVICE" = cuda ]; then
     best=default best_tps=0
-    for variant in default SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 \
+    for variant in default SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_GEMV=wide SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 \
         "SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0"; do
         envs=()
         [ "$variant" != default ] && read -ra envs <<<"$variant"

@@ -5,7 +5,8 @@
  *   (a) a prompt and 32 decode steps: CUDA logits = CPU logits;
  *   (b) StreamingLLM, S=4 W=64, 192 tokens, chunks 1/7/64: CUDA = CPU, and a
  *       one-key-smaller window (W=63) is far outside the tolerance;
- *   (c) decode through CUDA graphs = eager decode, and feed_greedy = argmax;
+ *   (c) decode through CUDA graphs = eager decode, feed_greedy = argmax, and
+ *       feed_sample (sampling on the device) = the host sampler;
  *   (d) a batched decode of 4 sessions = 4 separate decodes.
  * "exact" runs use an f32 KV cache and no cuBLAS (f32 arithmetic throughout,
  * only the summation order differs); "default" runs use the defaults (f16
@@ -167,6 +168,40 @@ static void check_streaming(si_model *cuda_exact, si_model *cuda_default, si_mod
     free(w63);
 }
 
+/* (c), sampling on the device: si_session_feed_sample (the spec uploaded
+ * before each replayed graph, the sample kernel) against si_sampler_sample
+ * on the same model's logits, one twin sampler each. The draws may part
+ * only where the GPU's expf and the host's differ in the last bit near a
+ * boundary: at most one token in the run. */
+static void check_sampling(si_model *m, const int32_t *ids, int n, int steps) {
+    si_sampler_params settings[SI_TEST_SAMPLER_SETTINGS];
+    si_test_sampler_settings(settings);
+    for (int k = 0; k < SI_TEST_SAMPLER_SETTINGS; k++) {
+        si_session *ref = si_session_create(m, NULL), *dev = si_session_create(m, NULL);
+        si_sampler *sr = si_sampler_create(&settings[k]), *sd = si_sampler_create(&settings[k]);
+        int32_t tok = -1;
+        int same = 0;
+        for (int step = 0; ref && dev && step <= steps; step++) {
+            const int32_t *in = step == 0 ? ids : &tok;
+            int64_t len = step == 0 ? n : 1;
+            CHECKF(si_session_feed(ref, in, len) == 0, "%s", si_last_error());
+            int32_t want = si_sampler_sample(sr, si_session_logits(ref), si_model_n_vocab(m));
+            int32_t got = si_session_feed_sample(dev, in, len, sd);
+            CHECKF(got >= 0, "%s", si_last_error());
+            /* the logits stayed on the device, except for settings it hands to the host */
+            CHECK((si_session_logits(dev) == NULL) == (settings[k].temperature <= 0 || settings[k].top_k > 0));
+            same += got == want;
+            tok = want;
+        }
+        printf("(c) sampling on the device, settings %d: %d/%d tokens as the host sampler's\n", k, same, steps + 1);
+        CHECKF(same >= steps, "device sampling, settings %d: %d of %d", k, same, steps + 1);
+        si_session_free(ref);
+        si_session_free(dev);
+        si_sampler_free(sr);
+        si_sampler_free(sd);
+    }
+}
+
 /* (c): graphs against eager; feed_greedy against the logits' argmax. */
 static void check_graphs(si_model *graphs, si_model *eager, const int32_t *ids, int n) {
     int steps = quick ? 8 : 40, nv = si_model_n_vocab(graphs);
@@ -187,6 +222,7 @@ static void check_graphs(si_model *graphs, si_model *eager, const int32_t *ids, 
            steps);
     CHECKF(e <= 1e-6, "graph replay differs from eager: %g", e);
     CHECKF(same == steps, "feed_greedy: %d of %d", same, steps);
+    check_sampling(graphs, ids, n, steps);
     free(toks);
     free(a);
     free(b);
@@ -219,6 +255,37 @@ static void check_batch(si_model *m, const int32_t *ids, int n) {
     }
     printf("(d) batched decode of %d sessions vs separate, %d steps: rel %.2e\n", NS, steps, worst);
     CHECKF(worst <= 1e-5, "batched decode differs: %g", worst);
+    /* the batch sampled on the device (each session its own sampler) against
+     * the batch's logits sampled on the host */
+    si_sampler_params sp = si_sampler_default_params();
+    si_session *ds[NS];
+    si_sampler *dsm[NS], *hsm[NS];
+    int32_t dtok[NS], dnext[NS], same = 0;
+    for (int i = 0; i < NS; i++) {
+        sp.seed = 77 + (uint64_t)i;
+        sp.top_k = i % 2 ? 40 : 200;
+        ds[i] = si_session_create(m, NULL);
+        dsm[i] = si_sampler_create(&sp), hsm[i] = si_sampler_create(&sp);
+        si_session_reset(bs[i]);
+        CHECK(si_session_feed(bs[i], ids + i, lens[i]) == 0 && si_session_feed(ds[i], ids + i, lens[i]) == 0);
+        dtok[i] = tok[i];
+    }
+    for (int k = 0; k < steps; k++) {
+        CHECKF(si_decode_batch(m, bs, dtok, NS) == 0, "%s", si_last_error());
+        CHECKF(si_decode_batch_sample(m, ds, dtok, NS, dsm, dnext) == 0, "%s", si_last_error());
+        for (int i = 0; i < NS; i++) {
+            int32_t want = si_sampler_sample(hsm[i], si_session_logits(bs[i]), nv);
+            same += dnext[i] == want;
+            dtok[i] = want;
+        }
+    }
+    printf("(d) batched sampling on the device: %d/%d tokens as the host sampler's\n", same, NS * steps);
+    CHECKF(same >= NS * steps - 1, "batched device sampling: %d of %d", same, NS * steps);
+    for (int i = 0; i < NS; i++) {
+        si_session_free(ds[i]);
+        si_sampler_free(dsm[i]);
+        si_sampler_free(hsm[i]);
+    }
     for (int i = 0; i < NS; i++) {
         si_session_free(bs[i]);
         si_session_free(ss[i]);

@@ -3,7 +3,9 @@
  *    the CPU attention walks it, including what a chunk's writes leave in
  *    the ring when its queries read it;
  *  - planar repacking of Q8_0/Q4_0/Q4_1 against si_dequantize_row;
- *  - the argmax op and si_session_feed_greedy against the logits;
+ *  - the argmax op and si_session_feed_greedy against the logits, and
+ *    si_session_feed_sample (specs through the forward pass to the sample
+ *    op) against si_sampler_sample;
  *  - `synth`: the tiny arch loads with our Hugging Face loader, runs, and its
  *    bytes depend on the seed but not on the thread count;
  *  - device "cuda" without a GPU fails cleanly ("no CUDA device: ..."). */
@@ -202,6 +204,61 @@ static void test_synth_and_greedy(void) {
     }
     si_session_free(a);
     si_session_free(g);
+
+    /* si_session_feed_sample (the backend's sample op, fed specs through the
+     * forward pass) picks what si_sampler_sample picks from the logits */
+    si_sampler_params settings[SI_TEST_SAMPLER_SETTINGS];
+    si_test_sampler_settings(settings);
+    for (int k = 0; k < SI_TEST_SAMPLER_SETTINGS; k++) {
+        si_session *ref = si_session_create(m, NULL), *dev = si_session_create(m, NULL);
+        si_sampler *sr = si_sampler_create(&settings[k]), *sd = si_sampler_create(&settings[k]);
+        int32_t tok = -1, same = 0;
+        for (int step = 0; step < 8; step++) {
+            const int32_t *in = step == 0 ? ids : &tok;
+            int64_t n = step == 0 ? 24 : 1;
+            CHECK(si_session_feed(ref, in, n) == 0);
+            int32_t want = si_sampler_sample(sr, si_session_logits(ref), 32000);
+            tok = si_session_feed_sample(dev, in, n, sd);
+            same += tok == want;
+            tok = want;
+        }
+        printf("feed_sample, settings %d: %d/8 tokens as si_sampler_sample\n", k, same);
+        CHECK(same == 8);
+        si_session_free(ref);
+        si_session_free(dev);
+        si_sampler_free(sr);
+        si_sampler_free(sd);
+    }
+    /* si_decode_batch_sample: three sessions, one setting each, in one pass */
+    {
+        si_session *bs[3], *rs[3];
+        si_sampler *bsm[3], *rsm[3];
+        int32_t tok[3], next[3];
+        int same = 0;
+        for (int i = 0; i < 3; i++) {
+            bs[i] = si_session_create(m, NULL), rs[i] = si_session_create(m, NULL);
+            bsm[i] = si_sampler_create(&settings[i]), rsm[i] = si_sampler_create(&settings[i]);
+            CHECK(si_session_feed(bs[i], ids + i, 20) == 0 && si_session_feed(rs[i], ids + i, 20) == 0);
+            tok[i] = 5 + i;
+        }
+        for (int step = 0; step < 6; step++) {
+            CHECKF(si_decode_batch_sample(m, bs, tok, 3, bsm, next) == 0, "%s", si_last_error());
+            for (int i = 0; i < 3; i++) {
+                CHECK(si_session_feed(rs[i], &tok[i], 1) == 0);
+                int32_t want = si_sampler_sample(rsm[i], si_session_logits(rs[i]), 32000);
+                same += next[i] == want;
+                tok[i] = want;
+            }
+        }
+        printf("decode_batch_sample: %d/18 tokens as si_sampler_sample\n", same);
+        CHECK(same == 18);
+        for (int i = 0; i < 3; i++) {
+            si_session_free(bs[i]);
+            si_session_free(rs[i]);
+            si_sampler_free(bsm[i]);
+            si_sampler_free(rsm[i]);
+        }
+    }
     si_model_free(m);
 
     /* the CUDA device, when there is none */

@@ -358,7 +358,7 @@ static void test_attention(si_backend *cu, si_backend *cpu, si_hparams hp, int s
 }
 
 /* A CUDA backend with this cache type, attention kernel ("warp" or "tiled")
- * and F16/BF16 GEMV ("reg" or "async"). */
+ * and F16/BF16 GEMV ("reg", "async" or "wide"). */
 static si_backend *cuda_with3(const char *kv, const char *attn, const char *gemv) {
     setenv("SWIFTINFER_CUDA_KV", kv, 1);
     setenv("SWIFTINFER_CUDA_ATTN", attn, 1);
@@ -386,6 +386,8 @@ typedef struct {
     si_backend *cu;
     const si_llama *m;
     float *x, *xf, *q, *k, *v, *g, *logits;
+    int32_t *ids;
+    si_sample_spec *spec;
     si_attn_args att;
 } bench_ctx;
 
@@ -406,6 +408,14 @@ static void op_down(void *p) {
 static void op_head(void *p) {
     bench_ctx *b = p;
     b->cu->matmul(b->cu, 1, &b->logits, &b->m->output, b->x, 1);
+}
+static void op_argmax(void *p) {
+    bench_ctx *b = p;
+    b->cu->argmax(b->cu, b->ids, b->logits, 1, 32000);
+}
+static void op_sample(void *p) {
+    bench_ctx *b = p;
+    b->cu->sample(b->cu, b->ids, b->logits, 1, 32000, b->spec);
 }
 static void op_attn(void *p) {
     bench_ctx *b = p;
@@ -430,7 +440,18 @@ static void bench_7b(const char *attn, const char *gemv, int which) {
     b.x = to_dev(cu, x, 4096 * 4);
     b.xf = to_dev(cu, x, 11008 * 4);
     b.q = cu->alloc(cu, 4096 * 4), b.k = cu->alloc(cu, 4096 * 4), b.v = cu->alloc(cu, 4096 * 4);
-    b.g = cu->alloc(cu, 11008 * 4), b.logits = cu->alloc(cu, 32000 * 4);
+    b.g = cu->alloc(cu, 11008 * 4);
+    float *logits = rand_vec(32000, -10, 10);
+    b.logits = to_dev(cu, logits, 32000 * 4);
+    free(logits);
+    /* the default sampler's decision: penalty over 64 recent ids, top-k 40, top-p 0.95 */
+    si_sample_spec *spec = calloc(1, sizeof *spec);
+    *spec = (si_sample_spec){.temperature = 0.7f, .top_p = 0.95f, .repeat_penalty = 1.1f, .top_k = 40, .u = 0.5,
+                             .n_penalized = 64};
+    for (int i = 0; i < 64; i++) spec->penalized[i] = i * 499;
+    b.spec = to_dev(cu, spec, sizeof *spec);
+    free(spec);
+    b.ids = cu->alloc(cu, 4 * sizeof(int32_t));
     /* a full window of 2048 + 1024 - 4 keys, as the 1024-token benchmark reaches */
     cache_pair c;
     si_backend *cpu = si_backend_cpu_create(1, false);
@@ -463,6 +484,8 @@ static void bench_7b(const char *attn, const char *gemv, int which) {
         {"gate+up 2x11008x4096 f16, silu", op_gate_up, 2.0 * 11008 * 4096 * 2},
         {"down 4096x11008 f16, +=", op_down, 4096.0 * 11008 * 2},
         {"output head 32000x4096 f16", op_head, 32000.0 * 4096 * 2},
+        {"argmax, 32000 logits", op_argmax, 32000.0 * 4},
+        {"sampling, 32000 logits, top-k 40", op_sample, 32000.0 * 4},
         {"attention 3073 keys x 32 heads, f16 KV", op_attn, 3073.0 * 4096 * 2 * 2},
     };
     const size_t n_ops = sizeof ops / sizeof ops[0];
@@ -474,7 +497,7 @@ static void bench_7b(const char *attn, const char *gemv, int which) {
         printf("  %-40s %8.1f us  %7.0f GB/s\n", ops[i].what, t * 1e6, ops[i].bytes / t / 1e9);
     }
     CHECKF(cu->pass_end(cu) == 0 && cu->sync(cu) == 0, "%s", si_last_error());
-    void *bufs[] = {b.x, b.xf, b.q, b.k, b.v, b.g, b.logits, drope, dout, c.cuda.k, c.cuda.v};
+    void *bufs[] = {b.x, b.xf, b.q, b.k, b.v, b.g, b.logits, b.ids, b.spec, drope, dout, c.cuda.k, c.cuda.v};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu->free(cu, bufs[i]);
     cpu->free(cpu, c.cpu.k);
     cpu->free(cpu, c.cpu.v);
@@ -501,12 +524,15 @@ int main(void) {
     test_matmul(cu, m);
     test_elementwise(cu, cpu, m);
     cu->destroy(cu);
-    printf("-- cp.async GEMV (F16/BF16 layers)\n");
-    cu = cuda_with3("f32", "warp", "async");
-    CHECKF(cu && cu->prepare_model(cu, m) == 0 && cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
-    if (cu) {
-        test_matmul(cu, m);
-        cu->destroy(cu);
+    const char *gemvs[2] = {"async", "wide"};
+    for (int g = 0; g < 2; g++) {
+        printf("-- %s GEMV (F16/BF16 layers)\n", gemvs[g]);
+        cu = cuda_with3("f32", "warp", gemvs[g]);
+        CHECKF(cu && cu->prepare_model(cu, m) == 0 && cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
+        if (cu) {
+            test_matmul(cu, m);
+            cu->destroy(cu);
+        }
     }
 
     /* both attention kernels, each against the CPU */
@@ -538,6 +564,7 @@ int main(void) {
         bench_7b("warp", "reg", BENCH_GEMV | BENCH_ATTN);
         bench_7b("tiled", "reg", BENCH_ATTN);
         bench_7b("warp", "async", BENCH_GEMV);
+        bench_7b("warp", "wide", BENCH_GEMV);
     }
     return si_test_finish("test_cuda_kernels");
 }

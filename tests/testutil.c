@@ -105,3 +105,14 @@ double si_test_rel_err(const float *a, const float *b, size_t n) {
     }
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
+
+void si_test_sampler_settings(si_sampler_params out[SI_TEST_SAMPLER_SETTINGS]) {
+    for (int i = 0; i < SI_TEST_SAMPLER_SETTINGS; i++) out[i] = si_sampler_default_params();
+    out[1].temperature = 1.5f;
+    out[1].top_k = 256;
+    out[1].top_p = 1;
+    out[2].top_k = 0;
+    out[2].top_p = 0.9f;
+    out[3].temperature = 0;
+    out[3].repeat_penalty = 1.3f;
+}

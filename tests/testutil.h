@@ -3,6 +3,8 @@
 #ifndef SI_TESTUTIL_H
 #define SI_TESTUTIL_H
 
+#include "swiftinfer.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,5 +55,11 @@ double si_test_rel_err(const float *a, const float *b, size_t n);
 
 /* Writes bytes to a file; 0 on success. */
 int si_test_write_file(const char *path, const void *data, size_t n);
+/* Sampler settings that cover the sampling paths: the defaults (top-k 40,
+ * top-p 0.95, penalty), the GPU's largest top-k with a flat temperature,
+ * top-k off with top-p (the GPU hands these to the host), and greedy after a
+ * penalty. */
+#define SI_TEST_SAMPLER_SETTINGS 4
+void si_test_sampler_settings(si_sampler_params out[SI_TEST_SAMPLER_SETTINGS]);
 
 #endif

@@ -15,6 +15,7 @@
 #include "../format/tensor.h"
 #include "../kvcache/kvcache.h"
 #include "../model/llama.h"
+#include "../sampling/sample_spec.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +53,7 @@ typedef struct {
     int max_visible;  /* most keys one query of the pass can see (S + W + 1 over the runs) */
     int n_logits;     /* rows with logits */
     bool argmax;      /* the logits are reduced to token ids (argmax op) */
+    bool sample;      /* ... by the sample op instead */
     /* The pass's operations are fixed by the fields above (forward.c: logit
      * rows are 0..n_logits-1, so no rows are gathered); false: never replay. */
     bool recordable;
@@ -99,6 +101,13 @@ struct si_backend {
     /* ids[i] = index of the largest of logits[i][0..n_vocab) (the lowest such
      * index; NaN never wins; 0 if nothing compares), for n rows. */
     void (*argmax)(si_backend *be, int32_t *ids, const float *logits, int n, int n_vocab);
+
+    /* Optional (NULL: sampling happens on the host, from downloaded logits):
+     * ids[i] = the token that specs[i] picks from logits[i] (sample_spec.h's
+     * rules; specs in backend memory). May overwrite the logits. Takes the
+     * specs sample_top_k_max allows (SI_SAMPLE_ANY_K: all). */
+    void (*sample)(si_backend *be, int32_t *ids, float *logits, int n, int n_vocab, const si_sample_spec *specs);
+    int sample_top_k_max;
 
     /* Optional fused operations (NULL: the forward pass uses the plain ones).
      * x[i] += W · in[i], as matmul into scratch followed by add. */

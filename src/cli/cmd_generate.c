@@ -78,28 +78,28 @@ int cmd_generate(int argc, char **argv) {
         goto done;
     }
     double t1 = cli_now();
-    int generated = 0;
-    while (generated < max_new) {
-        int32_t next = si_sampler_sample(smp, si_session_logits(s), si_model_n_vocab(m));
-        if (next < 0) {
-            fprintf(stderr, "swiftinfer: %s\n", si_last_error());
-            goto done;
-        }
+    int generated = 0, passes = 0; /* decode forward passes: the first token needs none */
+    /* the first token from the prompt's logits; then each fed token brings
+     * the next (sampled on the backend where it can: only the id returns) */
+    int32_t next = si_sampler_sample(smp, si_session_logits(s), si_model_n_vocab(m));
+    while (next >= 0 && generated < max_new) {
         if (!ignore_eos && si_token_is_eog(tok, next)) break;
         fputs(si_streamer_push(out, next), stdout);
         fflush(stdout);
-        generated++;
-        if (si_session_feed(s, &next, 1)) {
-            fprintf(stderr, "swiftinfer: %s\n", si_last_error());
-            goto done;
-        }
+        if (++generated == max_new) break;
+        next = si_session_feed_sample(s, &next, 1, smp);
+        passes++;
+    }
+    if (next < 0) {
+        fprintf(stderr, "swiftinfer: %s\n", si_last_error());
+        goto done;
     }
     fputs(si_streamer_flush(out), stdout);
     double t2 = cli_now();
     si_model_info info;
     si_model_get_info(m, &info);
     fprintf(stderr, "\n\nprompt: %lld tokens, %.1f tokens/s | generation: %d tokens, %.1f tokens/s | %s, %d threads\n",
-            (long long)n_prompt, n_prompt / (t1 - t0), generated, generated > 0 ? generated / (t2 - t1) : 0.0,
+            (long long)n_prompt, n_prompt / (t1 - t0), generated, passes > 0 ? passes / (t2 - t1) : 0.0,
             info.device, info.n_threads);
     rc = 0;
 done:

@@ -18,6 +18,9 @@ struct si_conversation {
     bool begun;       /* the conversation's opening (BOS, system) is fed */
     bool had_user;    /* a user turn was fed (Llama-2 puts the system message in the first) */
     bool in_reply;    /* a reply is being generated */
+    /* The reply's next token, picked as the one before it was fed
+     * (si_session_feed_pick: on the backend, no logits); -1: none yet. */
+    int32_t pending;
     int32_t *ids;     /* scratch for one turn's tokens */
     int64_t ids_cap;
 };
@@ -44,6 +47,7 @@ si_conversation *si_conversation_create(si_model *m, const si_conversation_param
     if (!c) return NULL;
     c->model = m;
     c->p = p;
+    c->pending = -1;
     c->end_of_turn = si_chat_end_of_turn(m->tok, p.tpl);
     c->system = p.system ? strdup(p.system) : NULL;
     c->p.system = c->system;
@@ -68,6 +72,7 @@ void si_conversation_free(si_conversation *c) {
 int si_conversation_reset(si_conversation *c) {
     si_session_reset(c->session);
     c->begun = c->had_user = c->in_reply = false;
+    c->pending = -1;
     return 0;
 }
 
@@ -106,6 +111,7 @@ static int feed_piece(si_conversation *c, piece_kind k, const char *user, int64_
 int si_conversation_end_reply(si_conversation *c) {
     if (!c->in_reply) return 0;
     c->in_reply = false;
+    c->pending = -1;
     if (si_session_feed(c->session, &c->end_of_turn, 1)) return -1;
     return feed_piece(c, PIECE_CLOSE, NULL, NULL, 0);
 }
@@ -121,20 +127,26 @@ int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_t
     if (feed_piece(c, PIECE_USER, text, &fed, c->p.max_input_tokens)) return -1;
     c->had_user = true;
     c->in_reply = true;
+    c->pending = -1;
     if (prompt_tokens) *prompt_tokens = fed;
     return 0;
 }
 
 int32_t si_conversation_next(si_conversation *c, si_sampler *s) {
     if (!c->in_reply) return si_fail("no reply in progress: add a user message first");
-    const float *logits = si_session_logits(c->session);
-    if (!logits) return si_fail("no logits yet");
-    int32_t tok = si_sampler_sample(s, logits, c->model->llama->hp.n_vocab);
-    if (tok < 0) return -1;
+    int32_t tok = c->pending;
+    if (tok < 0) { /* the reply's first token, from the prompt's logits */
+        const float *logits = si_session_logits(c->session);
+        if (!logits) return si_fail("no logits yet");
+        tok = si_sampler_pick(s, logits, c->model->llama->hp.n_vocab);
+        if (tok < 0) return -1;
+    }
+    si_sampler_accept(s, tok);
     if (!c->p.ignore_eos && (tok == c->end_of_turn || si_tokenizer_is_eog(c->model->tok, tok))) {
         if (si_conversation_end_reply(c)) return -1;
         return SI_REPLY_END;
     }
-    if (si_session_feed(c->session, &tok, 1)) return -1;
+    c->pending = si_session_feed_pick(c->session, &tok, 1, s);
+    if (c->pending < 0) return -1;
     return tok;
 }

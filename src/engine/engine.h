@@ -21,6 +21,7 @@ struct si_model {
     float *logits; /* host, [max_batch][n_vocab]: one forward's logit rows */
     int *rows;     /* [max_batch]: scratch for logit row indices */
     si_attn_run *runs; /* [max_batch] */
+    si_sample_spec *specs; /* [max_batch]: si_decode_batch_sample's decisions */
     pthread_mutex_t lock; /* one forward pass at a time */
 };
 
@@ -30,7 +31,12 @@ struct si_session {
     si_kvcache cache;
     float *logits; /* [n_vocab], after the last token */
     bool has_logits;
+    si_sample_spec spec; /* si_session_feed_sample's decision */
 };
+
+/* si_session_feed_sample without giving the token to the sampler's
+ * history (si_sampler_pick): for a token that may never be used. */
+int32_t si_session_feed_pick(si_session *s, const int32_t *tokens, int64_t n, si_sampler *smp);
 
 /* Writes dir/config.json for a Llama model with these hyperparameters
  * (export_hf.c; also used by synth.c). bos/eos: -1 to leave out. */

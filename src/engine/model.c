@@ -61,7 +61,8 @@ si_model *si_model_load(const char *path, const si_model_params *params) {
     m->logits = si_malloc((size_t)p.max_batch * m->llama->hp.n_vocab * sizeof(float));
     m->rows = si_malloc((size_t)p.max_batch * sizeof(int));
     m->runs = si_malloc((size_t)p.max_batch * sizeof(si_attn_run));
-    if (!m->logits || !m->rows || !m->runs) goto fail;
+    m->specs = si_malloc((size_t)p.max_batch * sizeof(si_sample_spec));
+    if (!m->logits || !m->rows || !m->runs || !m->specs) goto fail;
     return m;
 fail:
     si_model_free(m);
@@ -77,6 +78,7 @@ void si_model_free(si_model *m) {
     free(m->logits);
     free(m->rows);
     free(m->runs);
+    free(m->specs);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

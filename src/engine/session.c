@@ -72,8 +72,10 @@ void si_session_reset(si_session *s) {
 }
 
 /* Feeds tokens chunk by chunk; logits for every row when cb is set, else only
- * after the last token; with next set, only the argmax after the last token. */
-static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user, int32_t *next) {
+ * after the last token; with next set, only the token after the last one:
+ * the argmax, or what spec picks (on the backend). */
+static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user, int32_t *next,
+                const si_sample_spec *spec) {
     si_clear_error();
     if (n < 0) return si_fail("negative token count");
     si_model *m = s->model;
@@ -92,8 +94,8 @@ static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb
         }
         si_batch b = {.n = c, .tokens = tokens + done, .runs = &run, .n_runs = 1,
                       .logit_rows = m->rows, .n_logits = n_logits};
-        if (next) s->has_logits = false; /* the greedy path keeps no logits */
-        int rc = si_forward_run(m->fwd, &b, m->logits, next && last ? next : NULL);
+        if (next) s->has_logits = false; /* the token paths keep no logits */
+        int rc = si_forward_run(m->fwd, &b, m->logits, next && last ? next : NULL, spec);
         if (rc == 0 && n_logits && !next) {
             memcpy(s->logits, m->logits + (size_t)(n_logits - 1) * n_vocab, (size_t)n_vocab * sizeof(float));
             s->has_logits = true;
@@ -109,52 +111,101 @@ static int feed(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb
     return 0;
 }
 
-int si_session_feed(si_session *s, const int32_t *tokens, int64_t n) { return feed(s, tokens, n, NULL, NULL, NULL); }
+int si_session_feed(si_session *s, const int32_t *tokens, int64_t n) {
+    return feed(s, tokens, n, NULL, NULL, NULL, NULL);
+}
 
 int si_session_feed_all(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user) {
     if (!cb) return si_fail("si_session_feed_all needs a callback");
-    return feed(s, tokens, n, cb, user, NULL);
+    return feed(s, tokens, n, cb, user, NULL, NULL);
 }
 
 int32_t si_session_feed_greedy(si_session *s, const int32_t *tokens, int64_t n) {
     if (n < 1) return si_fail("si_session_feed_greedy needs at least one token");
     int32_t next = -1;
-    return feed(s, tokens, n, NULL, NULL, &next) ? -1 : next;
+    return feed(s, tokens, n, NULL, NULL, &next, NULL) ? -1 : next;
+}
+
+int32_t si_session_feed_pick(si_session *s, const int32_t *tokens, int64_t n, si_sampler *smp) {
+    if (n < 1) return si_fail("feeding and sampling needs at least one token");
+    if (!smp) return si_fail("feeding and sampling needs a sampler");
+    si_backend *be = s->model->be;
+    int n_vocab = s->model->llama->hp.n_vocab;
+    si_sampler_next_spec(smp, &s->spec);
+    if (be->sample && si_sample_spec_fits(&s->spec, n_vocab, be->sample_top_k_max)) {
+        int32_t next = -1;
+        return feed(s, tokens, n, NULL, NULL, &next, &s->spec) ? -1 : next;
+    }
+    /* settings the backend cannot take: the logits come to the host */
+    if (feed(s, tokens, n, NULL, NULL, NULL, NULL)) return -1;
+    return si_sampler_apply(smp, &s->spec, s->logits, n_vocab);
+}
+
+int32_t si_session_feed_sample(si_session *s, const int32_t *tokens, int64_t n, si_sampler *smp) {
+    int32_t next = si_session_feed_pick(s, tokens, n, smp);
+    if (next >= 0) si_sampler_accept(smp, next);
+    return next;
 }
 
 const float *si_session_logits(const si_session *s) { return s->has_logits ? s->logits : NULL; }
 
-int si_decode_batch(si_model *m, si_session *const *sessions, const int32_t *tokens, int n) {
+/* Decode steps in passes of up to max_batch sessions. With samplers, each
+ * session's next token goes to next[i]: picked on the backend when it takes
+ * every decision of the pass (no logits kept), else from the logits here. */
+static int decode_batch(si_model *m, si_session *const *sessions, const int32_t *tokens, int n,
+                        si_sampler *const *samplers, int32_t *next) {
     si_clear_error();
     if (n < 0) return si_fail("negative session count");
     for (int i = 0; i < n; i++) {
         if (sessions[i]->model != m) return si_fail("session %d belongs to another model", i);
         for (int j = 0; j < i; j++)
             if (sessions[j] == sessions[i]) return si_fail("session %d appears twice in one batch", i);
+        if (samplers && !samplers[i]) return si_fail("session %d has no sampler", i);
     }
+    si_backend *be = m->be;
     int n_vocab = m->llama->hp.n_vocab;
     for (int done = 0; done < n;) {
         int c = n - done < m->max_batch ? n - done : m->max_batch;
         pthread_mutex_lock(&m->lock);
+        bool on_backend = samplers && be->sample;
         for (int i = 0; i < c; i++) {
             si_session *s = sessions[done + i];
             m->runs[i] = (si_attn_run){.cache = &s->cache, .t0 = s->cache.n_seen, .first = i, .n = 1};
             m->rows[i] = i;
+            if (samplers) {
+                si_sampler_next_spec(samplers[done + i], &m->specs[i]);
+                on_backend &= si_sample_spec_fits(&m->specs[i], n_vocab, be->sample_top_k_max) != 0;
+            }
         }
         si_batch b = {.n = c, .tokens = tokens + done, .runs = m->runs, .n_runs = c, .logit_rows = m->rows, .n_logits = c};
-        int rc = si_forward_run(m->fwd, &b, m->logits, NULL);
-        if (rc == 0) {
-            for (int i = 0; i < c; i++) {
-                si_session *s = sessions[done + i];
-                memcpy(s->logits, m->logits + (size_t)i * n_vocab, (size_t)n_vocab * sizeof(float));
-                s->has_logits = true;
+        int rc = si_forward_run(m->fwd, &b, m->logits, on_backend ? next + done : NULL, on_backend ? m->specs : NULL);
+        for (int i = 0; rc == 0 && i < c; i++) {
+            si_session *s = sessions[done + i];
+            s->has_logits = !on_backend;
+            if (on_backend) continue;
+            memcpy(s->logits, m->logits + (size_t)i * n_vocab, (size_t)n_vocab * sizeof(float));
+            if (samplers) {
+                next[done + i] = si_sampler_apply(samplers[done + i], &m->specs[i], s->logits, n_vocab);
+                if (next[done + i] < 0) rc = -1;
             }
         }
         pthread_mutex_unlock(&m->lock);
         if (rc) return -1;
+        if (samplers)
+            for (int i = 0; i < c; i++) si_sampler_accept(samplers[done + i], next[done + i]);
         done += c;
     }
     return 0;
+}
+
+int si_decode_batch(si_model *m, si_session *const *sessions, const int32_t *tokens, int n) {
+    return decode_batch(m, sessions, tokens, n, NULL, NULL);
+}
+
+int si_decode_batch_sample(si_model *m, si_session *const *sessions, const int32_t *tokens, int n,
+                           si_sampler *const *samplers, int32_t *next) {
+    if (!samplers || !next) return si_fail("si_decode_batch_sample needs samplers and room for the tokens");
+    return decode_batch(m, sessions, tokens, n, samplers, next);
 }
 
 void si_session_get_stats(const si_session *s, si_session_stats *st) {

@@ -25,10 +25,12 @@ struct si_forward {
     double *rope;       /* [max_tokens][3][head_dim] */
     int32_t *tok;       /* [max_tokens] */
     float *logits;      /* [max_logits][n_vocab] */
-    int32_t *ids;       /* [max_logits]: argmax of each logit row */
+    int32_t *ids;       /* [max_logits]: the token picked from each logit row */
+    si_sample_spec *specs; /* [max_logits]: how (sample op) */
     /* host staging (the backend's host memory: page-locked for CUDA) */
     double *rope_host;
     int32_t *tok_host, *ids_host;
+    si_sample_spec *specs_host;
 };
 
 static void *host_alloc(si_backend *be, size_t bytes) {
@@ -44,12 +46,13 @@ static void host_free(si_backend *be, void *p) {
 }
 
 static void free_buffers(si_forward *f) {
-    void *bufs[] = {f->x, f->h, f->q, f->k, f->v, f->att, f->gate, f->up, f->rope, f->tok, f->logits, f->ids};
+    void *bufs[] = {f->x, f->h, f->q, f->k, f->v, f->att, f->gate, f->up, f->rope, f->tok, f->logits, f->ids, f->specs};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) f->be->free(f->be, bufs[i]);
     host_free(f->be, f->rope_host);
     host_free(f->be, f->tok_host);
     host_free(f->be, f->ids_host);
+    host_free(f->be, f->specs_host);
 }
 
 si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens, int max_logits) {
@@ -80,11 +83,14 @@ si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens,
     f->tok = be->alloc(be, n * sizeof(int32_t));
     f->logits = be->alloc(be, (size_t)max_logits * hp->n_vocab * sizeof(float));
     f->ids = be->alloc(be, (size_t)max_logits * sizeof(int32_t));
+    f->specs = be->alloc(be, (size_t)max_logits * sizeof(si_sample_spec));
     f->rope_host = host_alloc(be, rope_bytes);
     f->tok_host = host_alloc(be, n * sizeof(int32_t));
     f->ids_host = host_alloc(be, (size_t)max_logits * sizeof(int32_t));
+    f->specs_host = host_alloc(be, (size_t)max_logits * sizeof(si_sample_spec));
     if (!f->x || !f->h || !f->q || !f->k || !f->v || !f->att || !f->gate || !f->up || !f->rope || !f->tok ||
-        !f->logits || !f->ids || !f->rope_host || !f->tok_host || !f->ids_host || be->reserve(be, hp, max_tokens, 1)) {
+        !f->logits || !f->ids || !f->specs || !f->rope_host || !f->tok_host || !f->ids_host || !f->specs_host ||
+        be->reserve(be, hp, max_tokens, 1)) {
         si_forward_free(f);
         return NULL;
     }
@@ -191,8 +197,9 @@ static void layers(si_forward *f, const si_batch *b) {
 }
 
 /* Final norm and output head on the rows that want logits (gathered first:
- * the output head is the largest matrix), then their argmax if asked. */
-static void head(si_forward *f, const si_batch *b, bool argmax) {
+ * the output head is the largest matrix), then their tokens if asked:
+ * the argmax, or what the sampling specs pick. */
+static void head(si_forward *f, const si_batch *b, bool argmax, bool sample) {
     const si_llama *m = f->m;
     si_backend *be = f->be;
     int dim = m->hp.dim;
@@ -201,11 +208,36 @@ static void head(si_forward *f, const si_batch *b, bool argmax) {
             be->copy(be, f->x + (size_t)i * dim, f->x + (size_t)b->logit_rows[i] * dim, (size_t)dim * sizeof(float));
     be->rmsnorm(be, f->h, f->x, m->out_norm, b->n_logits, dim, m->hp.norm_eps);
     be->matmul(be, 1, &f->logits, &m->output, f->h, b->n_logits);
-    if (argmax) be->argmax(be, f->ids, f->logits, b->n_logits, m->hp.n_vocab);
+    if (sample)
+        be->sample(be, f->ids, f->logits, b->n_logits, m->hp.n_vocab, f->specs);
+    else if (argmax)
+        be->argmax(be, f->ids, f->logits, b->n_logits, m->hp.n_vocab);
 }
 
-int si_forward_run(si_forward *f, const si_batch *b, float *logits, int32_t *ids) {
+/* The specs go up like the tokens: into fixed buffers, so a recorded pass
+ * replays with the new ones. Only each spec's used bytes travel. */
+static int upload_specs(si_forward *f, const si_batch *b, const si_sample_spec *specs) {
+    si_backend *be = f->be;
+    if (!be->sample) return si_fail("backend %s cannot sample", be->name);
+    for (int i = 0; i < b->n_logits; i++) {
+        const si_sample_spec *sp = &specs[i];
+        int k = be->sample_top_k_max;
+        if (sp->n_penalized < 0 || sp->n_penalized > SI_SAMPLE_MAX_PENALIZED)
+            return si_fail("sampling spec with %d penalized ids", sp->n_penalized);
+        if (k != SI_SAMPLE_ANY_K && sp->temperature > 0 &&
+            (sp->top_k < 1 || sp->top_k > k || sp->top_k >= f->m->hp.n_vocab))
+            return si_fail("backend %s samples with top_k 1..%d, not %d", be->name, k, sp->top_k);
+        size_t bytes = SI_SAMPLE_SPEC_BYTES(sp);
+        memcpy(&f->specs_host[i], sp, bytes);
+        be->upload(be, &f->specs[i], &f->specs_host[i], bytes);
+    }
+    return 0;
+}
+
+int si_forward_run(si_forward *f, const si_batch *b, float *logits, int32_t *ids, const si_sample_spec *specs) {
     if (check_batch(f, b)) return -1;
+    bool argmax = ids != NULL && b->n_logits > 0, sample = argmax && specs != NULL, recordable = true;
+    if (sample && upload_specs(f, b, specs)) return -1;
     const si_hparams *hp = &f->m->hp;
     si_backend *be = f->be;
     int n = b->n;
@@ -219,14 +251,14 @@ int si_forward_run(si_forward *f, const si_batch *b, float *logits, int32_t *ids
     memcpy(f->tok_host, b->tokens, (size_t)n * sizeof(int32_t));
     be->upload(be, f->tok, f->tok_host, (size_t)n * sizeof(int32_t));
 
-    bool argmax = ids != NULL && b->n_logits > 0, recordable = true;
     for (int i = 0; i < b->n_logits; i++) recordable &= b->logit_rows[i] == i;
     si_pass pass = {.n_tokens = n, .runs = b->runs, .n_runs = b->n_runs, .max_visible = max_visible,
-                    .n_logits = b->n_logits, .argmax = argmax, .recordable = recordable};
+                    .n_logits = b->n_logits, .argmax = argmax, .sample = sample,
+                    .recordable = recordable};
     int replayed = be->pass_begin ? be->pass_begin(be, &pass) : 0;
     for (int attempt = 0; replayed == 0 && attempt < 2; attempt++) {
         layers(f, b);
-        if (b->n_logits > 0) head(f, b, argmax);
+        if (b->n_logits > 0) head(f, b, argmax, sample);
         int end = be->pass_end ? be->pass_end(be) : 0;
         if (end < 0) replayed = -1;
         if (end <= 0) break; /* 1: the recording failed, nothing ran: issue the operations again */

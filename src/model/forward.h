@@ -29,9 +29,11 @@ int si_forward_max_tokens(const si_forward *f);
 /* Runs the batch: writes its keys and values into the runs' caches (whose
  * n_seen must equal each run's t0; it is advanced by n) and the logits of the
  * requested rows to logits ([n_logits][n_vocab], host memory) — or, when ids
- * is not NULL, only the argmax of each of those rows to ids ([n_logits]),
- * computed by the backend, so that the logits never leave it. 0 or -1. */
-int si_forward_run(si_forward *f, const si_batch *b, float *logits, int32_t *ids);
+ * is not NULL, only a token for each of those rows to ids ([n_logits]),
+ * picked by the backend so that the logits never leave it: the argmax, or
+ * with specs ([n_logits], host memory; the backend must have a sample op that
+ * takes them) what the sampling rules pick. 0 or -1. */
+int si_forward_run(si_forward *f, const si_batch *b, float *logits, int32_t *ids, const si_sample_spec *specs);
 
 /* cos (first half) and sin (second half) of a rotation to position pos. */
 void si_rope_table_row(double *cs, double pos, const long double *inv_freq, int half);

@@ -1,5 +1,9 @@
 /* sampling/sampler.c: the next token from logits — repetition penalty, then
- * greedy or top-k, temperature, top-p and a seeded random draw. */
+ * greedy or top-k, temperature, top-p and a seeded random draw. The sampler
+ * keeps the state (settings, random stream, recent tokens); one decision is
+ * an si_sample_spec (sample_spec.h), carried out here by si_sample_row or on
+ * a backend. */
+#include "sample_spec.h"
 #include "swiftinfer.h"
 
 #include "../util/error.h"
@@ -8,19 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_HISTORY 4096
+#define MAX_HISTORY SI_SAMPLE_MAX_PENALIZED
 
-typedef struct {
-    int32_t id;
-    float logit;
-} candidate;
+typedef si_sample_candidate candidate;
 
 struct si_sampler {
     si_sampler_params p;
     uint64_t rng;
     int32_t history[MAX_HISTORY]; /* ring of the last repeat_last_n tokens */
     int n_history, history_pos;
-    candidate *cand;
+    si_sample_spec spec; /* the decision being made */
+    candidate *cand;     /* [cand_cap] */
+    float *weights;      /* [cand_cap] */
     int cand_cap;
 };
 
@@ -63,6 +66,7 @@ si_sampler *si_sampler_create(const si_sampler_params *params) {
 void si_sampler_free(si_sampler *s) {
     if (!s) return;
     free(s->cand);
+    free(s->weights);
     free(s);
 }
 
@@ -124,76 +128,80 @@ static void keep_top_k(candidate *c, int n, int k) {
     qsort(c, (size_t)k, sizeof *c, by_logit_desc);
 }
 
-int32_t si_sampler_sample(si_sampler *s, const float *logits, int n_vocab) {
-    if (n_vocab <= 0) return -1;
-    if (n_vocab > s->cand_cap) {
-        candidate *c = realloc(s->cand, (size_t)n_vocab * sizeof *c);
-        if (!c) {
-            si_set_error("out of memory for %d sampling candidates", n_vocab);
-            return -1;
-        }
-        s->cand = c;
-        s->cand_cap = n_vocab;
-    }
-    candidate *c = s->cand;
+/* Rules 1 and 2 of sample_spec.h: the candidates, penalized, NaN as -inf. */
+static void fill_candidates(const si_sample_spec *sp, const float *logits, int n_vocab, candidate *c) {
     for (int i = 0; i < n_vocab; i++) c[i] = (candidate){i, logits[i]};
-    if (s->p.repeat_penalty != 1.0f) {
-        for (int h = 0; h < s->n_history; h++) {
-            int32_t id = s->history[h];
+    if (sp->repeat_penalty != 1.0f) {
+        for (int h = 0; h < sp->n_penalized; h++) {
+            int32_t id = sp->penalized[h];
             if (id < 0 || id >= n_vocab) continue;
-            /* Applied once per distinct token: skip if seen earlier in the ring. */
-            int dup = 0;
-            for (int g = 0; g < h && !dup; g++) dup = s->history[g] == id;
-            if (dup) continue;
             float l = c[id].logit;
-            c[id].logit = l > 0 ? l / s->p.repeat_penalty : l * s->p.repeat_penalty;
+            c[id].logit = l > 0 ? l / sp->repeat_penalty : l * sp->repeat_penalty;
         }
     }
-    int32_t chosen;
-    if (s->p.temperature <= 0) {
+    for (int i = 0; i < n_vocab; i++)
+        if (c[i].logit != c[i].logit) c[i].logit = -INFINITY;
+}
+
+int32_t si_sample_row(const si_sample_spec *sp, const float *logits, int n_vocab, candidate *c, float *w) {
+    if (n_vocab <= 0) return -1;
+    fill_candidates(sp, logits, n_vocab, c);
+    if (sp->temperature <= 0) {
         int best = 0;
         for (int i = 1; i < n_vocab; i++)
             if (c[i].logit > c[best].logit) best = i;
-        chosen = c[best].id;
-    } else {
-        int n = n_vocab;
-        if (s->p.top_k > 0 && s->p.top_k < n) {
-            keep_top_k(c, n, s->p.top_k);
-            n = s->p.top_k;
-        } else if (s->p.top_p < 1.0f) {
-            qsort(c, (size_t)n, sizeof *c, by_logit_desc);
-        }
-        float mx = -INFINITY;
-        for (int i = 0; i < n; i++) mx = fmaxf(mx, c[i].logit);
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            c[i].logit = expf((c[i].logit - mx) / s->p.temperature); /* now an unnormalized probability */
-            sum += c[i].logit;
-        }
-        if (s->p.top_p < 1.0f) {
-            double cum = 0;
-            int keep = n;
-            for (int i = 0; i < n; i++) {
-                cum += c[i].logit / sum;
-                if (cum >= s->p.top_p) {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            n = keep;
-            sum = 0;
-            for (int i = 0; i < n; i++) sum += c[i].logit;
-        }
-        double r = next_uniform(s) * sum, acc = 0;
-        chosen = c[n - 1].id;
-        for (int i = 0; i < n; i++) {
-            acc += c[i].logit;
-            if (r < acc) {
-                chosen = c[i].id;
-                break;
-            }
+        return c[best].id;
+    }
+    int n = n_vocab;
+    if (sp->top_k > 0 && sp->top_k < n) {
+        keep_top_k(c, n, sp->top_k);
+        n = sp->top_k;
+    } else if (sp->top_p < 1.0f) {
+        qsort(c, (size_t)n, sizeof *c, by_logit_desc);
+    }
+    for (int i = 0; i < n; i++) w[i] = c[i].logit;
+    return c[si_sample_tail(w, n, sp->temperature, sp->top_p, sp->u)].id;
+}
+
+/* Rule 1 needs each recent id once: the ring's distinct ids. */
+void si_sampler_next_spec(si_sampler *s, si_sample_spec *sp) {
+    sp->temperature = s->p.temperature;
+    sp->top_k = s->p.top_k;
+    sp->top_p = s->p.top_p;
+    sp->repeat_penalty = s->p.repeat_penalty;
+    sp->n_penalized = 0;
+    if (s->p.repeat_penalty != 1.0f) {
+        for (int h = 0; h < s->n_history; h++) {
+            int32_t id = s->history[h];
+            bool dup = false;
+            for (int g = 0; g < sp->n_penalized && !dup; g++) dup = sp->penalized[g] == id;
+            if (!dup) sp->penalized[sp->n_penalized++] = id;
         }
     }
-    si_sampler_accept(s, chosen);
+    sp->u = s->p.temperature > 0 ? next_uniform(s) : 0;
+}
+
+int32_t si_sampler_apply(si_sampler *s, const si_sample_spec *sp, const float *logits, int n_vocab) {
+    if (n_vocab <= 0) return si_fail("no logits to sample from");
+    if (n_vocab > s->cand_cap) {
+        candidate *c = realloc(s->cand, (size_t)n_vocab * sizeof *c);
+        if (c) s->cand = c;
+        float *w = c ? realloc(s->weights, (size_t)n_vocab * sizeof *w) : NULL;
+        if (!w) return si_fail("out of memory for %d sampling candidates", n_vocab);
+        s->weights = w;
+        s->cand_cap = n_vocab;
+    }
+    return si_sample_row(sp, logits, n_vocab, s->cand, s->weights);
+}
+
+int32_t si_sampler_pick(si_sampler *s, const float *logits, int n_vocab) {
+    if (!logits) return si_fail("no logits to sample from");
+    si_sampler_next_spec(s, &s->spec);
+    return si_sampler_apply(s, &s->spec, logits, n_vocab);
+}
+
+int32_t si_sampler_sample(si_sampler *s, const float *logits, int n_vocab) {
+    int32_t chosen = si_sampler_pick(s, logits, n_vocab);
+    if (chosen >= 0) si_sampler_accept(s, chosen);
     return chosen;
 }

@@ -139,7 +139,8 @@ struct srv_sched {
     bool stopping;
 
     si_session **batch_sessions; /* [parallel] scratch */
-    int32_t *batch_tokens;
+    int32_t *batch_tokens, *batch_next;
+    si_sampler **batch_samplers;
     int *batch_slots;
 };
 
@@ -166,7 +167,10 @@ srv_sched *srv_sched_create(si_model *m, srv_store *store, srv_metrics *metrics,
     s->batch_sessions = calloc((size_t)p, sizeof *s->batch_sessions);
     s->batch_tokens = calloc((size_t)p, sizeof *s->batch_tokens);
     s->batch_slots = calloc((size_t)p, sizeof *s->batch_slots);
-    if (!s->slots || !s->queue || !s->batch_sessions || !s->batch_tokens || !s->batch_slots) {
+    s->batch_next = calloc((size_t)p, sizeof *s->batch_next);
+    s->batch_samplers = calloc((size_t)p, sizeof *s->batch_samplers);
+    if (!s->slots || !s->queue || !s->batch_sessions || !s->batch_tokens || !s->batch_slots || !s->batch_next ||
+        !s->batch_samplers) {
         srv_sched_free(s);
         return NULL;
     }
@@ -464,17 +468,19 @@ static void prefill_step(srv_sched *s) {
     }
 }
 
-/* One batched forward pass over every decoding slot. */
+/* One batched forward pass over every decoding slot, each slot's next token
+ * sampled with its own settings (on the GPU where it can: ids only). */
 static void decode_step(srv_sched *s) {
     int n = 0;
     for (int i = 0; i < s->cfg.parallel; i++)
         if (s->slots[i].state == SLOT_DECODE) {
             s->batch_sessions[n] = s->slots[i].sess->s;
             s->batch_tokens[n] = s->slots[i].pending;
+            s->batch_samplers[n] = s->slots[i].smp;
             s->batch_slots[n++] = i;
         }
     if (!n) return;
-    int rc = si_decode_batch(s->model, s->batch_sessions, s->batch_tokens, n);
+    int rc = si_decode_batch_sample(s->model, s->batch_sessions, s->batch_tokens, n, s->batch_samplers, s->batch_next);
     srv_metrics_add(s->metrics, SRV_C_DECODE_STEPS, 1);
     srv_metrics_add(s->metrics, SRV_C_DECODE_ROWS, n);
     for (int k = 0; k < n; k++) {
@@ -485,8 +491,7 @@ static void decode_step(srv_sched *s) {
             slot_finish(s, i, NULL, &e, false);
             continue;
         }
-        slot *sl = &s->slots[i];
-        take_token(s, i, si_sampler_sample(sl->smp, si_session_logits(sl->sess->s), s->n_vocab));
+        take_token(s, i, s->batch_next[k]);
     }
 }
 
@@ -554,5 +559,7 @@ void srv_sched_free(srv_sched *s) {
     free(s->batch_sessions);
     free(s->batch_tokens);
     free(s->batch_slots);
+    free(s->batch_next);
+    free(s->batch_samplers);
     free(s);
 }

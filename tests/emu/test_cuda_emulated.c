@@ -4,16 +4,21 @@
  * reference written from its definition:
  *   - GEMV, every weight type (quantized ones packed planar as the backend
  *     packs them), 1 to 12 activation rows, the three epilogues, and the
- *     cp.async kernel for F16/BF16;
+ *     cp.async and wide kernels for F16/BF16;
  *   - attention, both kernels, f16 and f32 caches, head sizes 64 and 128,
  *     GQA, with and without sinks, windows that wrap the ring, 1 to 64
  *     splits (empty ones too), several rows per launch; the stored key and
  *     value, and the split counters left at zero;
- *   - RMSNorm, SwiGLU, add, f16/bf16 rounding, embedding rows, argmax.
+ *   - RMSNorm, SwiGLU, add, f16/bf16 rounding, embedding rows, argmax;
+ *   - sampling: the token each spec picks equals the CPU sampler's
+ *     (si_sampler_sample, the reference) for greedy, top-k from 1 to 256,
+ *     top-p, temperatures, repetition penalties, ties, NaN and signed zeros.
  * What only a GPU can show (speed, the memory model, programmatic dependent
  * launch, CUDA graphs, cuBLAS) is test_cuda_kernels' and test_cuda's. */
 #include "backend/cuda/kernels.h"
 #include "format/quantize.h"
+#include "sampling/sample_spec.h"
+#include "swiftinfer.h"
 #include "../testutil.h"
 #include "util/half.h"
 
@@ -89,11 +94,11 @@ static double dot_ref(const float *w, const float *x, int n) {
 
 /* ---- GEMV ---- */
 
-static void test_gemv(si_dtype t, int cols, int n, int epilogue, bool async) {
+static void test_gemv(si_dtype t, int cols, int n, int epilogue, int kernel) {
     int nw = epilogue == SI_CU_SWIGLU ? 2 : epilogue == SI_CU_ADD ? 1 : 3;
     int rows[3] = {40, epilogue == SI_CU_SWIGLU ? 40 : 24, 16};
     matrix M[3];
-    si_cu_gemv_job job = {.n_w = nw, .epilogue = epilogue, .async = async};
+    si_cu_gemv_job job = {.n_w = nw, .epilogue = epilogue, .kernel = kernel};
     float *x = rand_vec((size_t)n * cols, -1, 1), *y[3] = {0}, *y0[3] = {0};
     for (int j = 0; j < nw; j++) {
         make_matrix(&M[j], t, rows[j], cols);
@@ -123,9 +128,10 @@ static void test_gemv(si_dtype t, int cols, int n, int epilogue, bool async) {
      * multiplies two of them */
     double tol = (t == SI_DTYPE_Q8_0 ? 2e-4 : 3e-5) * (epilogue == SI_CU_SWIGLU ? 4 : 1);
     static const char *epi[] = {"store (3 matrices)", "add", "silu(gate) * up"};
-    printf("gemv %-4s%s cols %4d, %2d rows, %-18s: %.2e\n", si_dtype_name(t), async ? " (cp.async)" : "", cols, n,
+    printf("gemv %-4s%s cols %4d, %2d rows, %-18s: %.2e\n", si_dtype_name(t),
+           kernel == SI_CU_GEMV_ASYNC ? " (cp.async)" : kernel == SI_CU_GEMV_WIDE ? " (wide)" : "", cols, n,
            epi[epilogue], worst);
-    CHECKF(worst <= tol, "gemv %s cols %d n %d epilogue %d async %d", si_dtype_name(t), cols, n, epilogue, async);
+    CHECKF(worst <= tol, "gemv %s cols %d n %d epilogue %d kernel %d", si_dtype_name(t), cols, n, epilogue, kernel);
     for (int j = 0; j < nw; j++) {
         free_matrix(&M[j]);
         free(y[j]);
@@ -342,16 +348,104 @@ static void test_elementwise(void) {
     free(logits), free(x), free(w), free(y), free(want), free(g), free(u), free(h);
 }
 
+/* ---- sampling ---- */
+
+/* Logits on a coarse grid (many ties), with some NaN, -inf and signed zeros;
+ * in every fourth variant zeros of both signs are the largest values. */
+static void sampling_logits(float *row, int vocab, int variant) {
+    for (int i = 0; i < vocab; i++) row[i] = variant % 2 ? (float)(si_test_rand() % 41) * 0.25f - 5 : frand(-8, 8);
+    if (variant % 4 == 2)
+        for (int i = 0; i < vocab; i++) row[i] = si_test_rand() % 2 ? -0.0f : -(float)(si_test_rand() % 9) * 0.25f;
+    for (int i = 0; i < 6; i++) row[si_test_rand() % vocab] = NAN;
+    row[si_test_rand() % vocab] = -INFINITY;
+    row[si_test_rand() % vocab] = -0.0f;
+    row[si_test_rand() % vocab] = 0.0f;
+}
+
+/* The same decision on the device and in the CPU sampler: two samplers with
+ * equal settings, seed and history; one samples on the host, the other
+ * hands its spec to the kernel. Several rows (different specs) per launch. */
+static int test_sampling_case(const si_sampler_params *sp, int vocab, int variant) {
+    enum { ROWS = 3 };
+    si_sampler *host = si_sampler_create(sp), *dev = si_sampler_create(sp);
+    float *logits = malloc(sizeof(float) * ROWS * (size_t)vocab);
+    si_sample_spec *specs = malloc(sizeof(si_sample_spec) * ROWS);
+    int32_t want[ROWS], got[ROWS];
+    for (int h = 0; h < 100; h++) { /* history with repeats */
+        int32_t t = (int32_t)(si_test_rand() % 60) * (vocab / 60);
+        si_sampler_accept(host, t);
+        si_sampler_accept(dev, t);
+    }
+    for (int r = 0; r < ROWS; r++) {
+        float *row = logits + (size_t)r * vocab;
+        sampling_logits(row, vocab, variant + r);
+        /* the history's ids among the best, so that the penalty matters */
+        if ((variant + r) % 4 != 2)
+            for (int i = 0; i < 60; i += 7) row[i * (vocab / 60)] = 7.5f - (float)(i % 3);
+        want[r] = si_sampler_sample(host, row, vocab);
+        si_sampler_next_spec(dev, &specs[r]);
+        CHECK(si_sample_spec_fits(&specs[r], vocab, SI_CU_SAMPLE_TOP_K_MAX));
+        si_sampler_accept(dev, want[r]); /* the host's pick, so both histories stay equal */
+    }
+    /* the kernel sees the rows as they were (si_sampler_sample does not change them) */
+    CHECK(si_cu_sample(got, logits, ROWS, vocab, specs, NULL) == cudaSuccess);
+    int same = 0;
+    for (int r = 0; r < ROWS; r++) same += got[r] == want[r];
+    if (same != ROWS)
+        printf("sampling mismatch: T %g top_k %d top_p %g penalty %g variant %d: got %d %d %d want %d %d %d\n",
+               sp->temperature, sp->top_k, sp->top_p, sp->repeat_penalty, variant, got[0], got[1], got[2], want[0],
+               want[1], want[2]);
+    CHECK(same == ROWS);
+    free(logits);
+    free(specs);
+    si_sampler_free(host);
+    si_sampler_free(dev);
+    return same;
+}
+
+static void test_sampling(void) {
+    const float temps[] = {0, 0.25f, 1, 3};
+    const int ks[] = {1, 2, 40, 255, 256};
+    const float ps[] = {1, 0.9f, 0.3f};
+    int cases = 0, rows = 0;
+    for (int ti = 0; ti < 4; ti++)
+        for (int ki = 0; ki < 5; ki++)
+            for (int pi = 0; pi < 3; pi++) {
+                if (temps[ti] == 0 && (ki || pi)) continue; /* greedy ignores k and p */
+                si_sampler_params sp = si_sampler_default_params();
+                sp.temperature = temps[ti];
+                sp.top_k = ks[ki];
+                sp.top_p = ps[pi];
+                sp.repeat_penalty = (ki + pi) % 2 ? 1.3f : 1.0f;
+                sp.seed = 1000 + (uint64_t)cases;
+                rows += test_sampling_case(&sp, cases % 3 ? 3000 : 257, cases);
+                cases++;
+            }
+    printf("sampling: %d rows in %d launches pick the CPU sampler's token\n", rows, cases);
+
+    /* what the kernel does not take is left to the host */
+    si_sample_spec spec = {.temperature = 0.7f, .top_k = 40, .top_p = 1};
+    CHECK(si_sample_spec_fits(&spec, 3000, SI_CU_SAMPLE_TOP_K_MAX));
+    spec.top_k = 0; /* all candidates */
+    CHECK(!si_sample_spec_fits(&spec, 3000, SI_CU_SAMPLE_TOP_K_MAX) && si_sample_spec_fits(&spec, 3000, SI_SAMPLE_ANY_K));
+    spec.top_k = 257; /* over the limit */
+    CHECK(!si_sample_spec_fits(&spec, 3000, SI_CU_SAMPLE_TOP_K_MAX));
+    spec.top_k = 200; /* not below the vocabulary */
+    CHECK(!si_sample_spec_fits(&spec, 200, SI_CU_SAMPLE_TOP_K_MAX));
+    spec.temperature = 0; /* greedy: any k */
+    CHECK(si_sample_spec_fits(&spec, 200, SI_CU_SAMPLE_TOP_K_MAX));
+}
+
 int main(void) {
     /* GEMV: cols 352 ends inside a step of loads, 4448 takes several steps;
      * 3 rows run as groups of 2 and 1, 12 rows as 8 and 4 */
     for (int t = 0; t < SI_DTYPE_COUNT; t++)
         for (int e = 0; e < 3; e++) {
-            /* the cp.async kernel serves F16 and BF16; the others ignore the flag */
-            for (int async = 0; async < (t == SI_DTYPE_F16 || t == SI_DTYPE_BF16 ? 2 : 1); async++) {
-                test_gemv((si_dtype)t, 352, 1, e, async);
-                test_gemv((si_dtype)t, 4448, 3, e, async);
-                if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e, async);
+            /* the cp.async and wide kernels serve F16 and BF16; the others ignore the choice */
+            for (int k = 0; k < (t == SI_DTYPE_F16 || t == SI_DTYPE_BF16 ? 3 : 1); k++) {
+                test_gemv((si_dtype)t, 352, 1, e, k);
+                test_gemv((si_dtype)t, 4448, 3, e, k);
+                if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e, k);
             }
         }
     for (int kn = 0; kn < 2; kn++) {
@@ -370,5 +464,6 @@ int main(void) {
     CHECK(si_cu_attn_splits(64, 32, 3073, 132, 6, 64) == 1); /* more than a wave already */
     CHECK(si_cu_attn_splits(1, 1, 1 << 20, 132, 6, 64) == 64);
     test_elementwise();
+    test_sampling();
     return si_test_finish("test_cuda_emulated");
 }

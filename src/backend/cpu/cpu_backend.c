@@ -64,6 +64,8 @@ static int cpu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int
     }
     size_t partial = (size_t)max_tokens * hp->n_heads * si_attn_parts(max_visible) * (hp->head_dim + 2);
     if (grow((void **)&c->partial, &c->partial_cap, partial, sizeof(float))) return -1;
+    if (grow((void **)&c->cand, &c->cand_cap, (size_t)hp->n_vocab, sizeof(si_sample_candidate))) return -1;
+    if (grow((void **)&c->weights, &c->weights_cap, (size_t)hp->n_vocab, sizeof(float))) return -1;
     return 0;
 }
 
@@ -197,6 +199,13 @@ static void cpu_argmax(si_backend *be, int32_t *ids, const float *logits, int n,
     }
 }
 
+/* The reference rules themselves (sampling/sampler.c), row by row. */
+static void cpu_sample(si_backend *be, int32_t *ids, float *logits, int n, int n_vocab, const si_sample_spec *specs) {
+    si_cpu_backend *c = (si_cpu_backend *)be;
+    for (int i = 0; i < n; i++)
+        ids[i] = si_sample_row(&specs[i], logits + (size_t)i * n_vocab, n_vocab, c->cand, c->weights);
+}
+
 static void cpu_destroy(si_backend *be) {
     si_cpu_backend *c = (si_cpu_backend *)be;
     si_pool_destroy(c->pool);
@@ -204,6 +213,8 @@ static void cpu_destroy(si_backend *be) {
     free(c->scores);
     free(c->qrot);
     free(c->partial);
+    free(c->cand);
+    free(c->weights);
     free(c);
 }
 
@@ -241,6 +252,8 @@ si_backend *si_backend_cpu_create(int n_threads, bool precise) {
     b->swiglu = cpu_swiglu;
     b->add = cpu_add;
     b->argmax = cpu_argmax;
+    b->sample = cpu_sample;
+    b->sample_top_k_max = SI_SAMPLE_ANY_K;
     b->sync = cpu_sync;
     return b;
 }

@@ -28,6 +28,9 @@ typedef struct {
     size_t qrot_cap;   /* floats per thread */
     float *partial; /* [rows][heads][parts][head_dim + 2]: each key slice's output, max and sum */
     size_t partial_cap;
+    si_sample_candidate *cand; /* [n_vocab]: the sample op's scratch */
+    float *weights;            /* [n_vocab] */
+    size_t cand_cap, weights_cap;
 } si_cpu_backend;
 
 void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *in, int n);

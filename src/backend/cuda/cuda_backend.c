@@ -10,8 +10,9 @@
  *   SWIFTINFER_CUDA_ATTN        warp (default) or tiled: the attend kernel (attention.cu)
  *   SWIFTINFER_CUDA_PDL         0 disables programmatic dependent launch (common.cuh; on by
  *                               default where the GPU has it: compute capability 9.0+)
- *   SWIFTINFER_CUDA_GEMV        reg (default) or async: F16/BF16 decode products with weights
- *                               in registers or streamed through cp.async (gemv.cu) */
+ *   SWIFTINFER_CUDA_GEMV        reg (default), async or wide: F16/BF16 decode products with
+ *                               weights in registers, streamed through cp.async, or in
+ *                               registers with twice the loads in flight (gemv.cu) */
 #include "cuda_backend.h"
 
 #include "../../util/error.h"
@@ -174,13 +175,17 @@ static int env_int(const char *name, int def) {
     return v && *v ? atoi(v) : def;
 }
 
-/* A setting with two values: 0 for `first` (also when unset), 1 for
- * `second`, -1 with an error for anything else. */
-static int env_choice(const char *name, const char *first, const char *second) {
+/* A setting with a few values (a NULL-terminated list, the first the
+ * default): the index of the one set, -1 with an error for anything else. */
+static int env_choice(const char *name, const char *const *values) {
     const char *v = getenv(name);
-    if (!v || !*v || strcmp(v, first) == 0) return 0;
-    if (strcmp(v, second) == 0) return 1;
-    si_set_error("%s=%s: expected %s or %s", name, v, first, second);
+    if (!v || !*v) return 0;
+    for (int i = 0; values[i]; i++)
+        if (strcmp(v, values[i]) == 0) return i;
+    char expected[128] = "";
+    for (int i = 0; values[i]; i++)
+        snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s", i ? ", " : "", values[i]);
+    si_set_error("%s=%s: expected one of %s", name, v, expected);
     return -1;
 }
 
@@ -234,16 +239,17 @@ si_backend *si_backend_cuda_create(void) {
         cu_destroy(b);
         return NULL;
     }
-    int kv32 = env_choice("SWIFTINFER_CUDA_KV", "f16", "f32");
-    int tiled = env_choice("SWIFTINFER_CUDA_ATTN", "warp", "tiled");
-    int async = env_choice("SWIFTINFER_CUDA_GEMV", "reg", "async");
-    if (kv32 < 0 || tiled < 0 || async < 0) {
+    int kv32 = env_choice("SWIFTINFER_CUDA_KV", (const char *const[]){"f16", "f32", NULL});
+    int tiled = env_choice("SWIFTINFER_CUDA_ATTN", (const char *const[]){"warp", "tiled", NULL});
+    /* the order of SI_CU_GEMV_* */
+    int gemv = env_choice("SWIFTINFER_CUDA_GEMV", (const char *const[]){"reg", "async", "wide", NULL});
+    if (kv32 < 0 || tiled < 0 || gemv < 0) {
         cu_destroy(b);
         return NULL;
     }
     b->kv_elem_bytes = kv32 ? 4 : 2;
     cb->attn_kernel = tiled ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
-    cb->gemv_async = async;
+    cb->gemv_kernel = gemv;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
     b->prepare_model = si_cu_prepare_model;

@@ -24,7 +24,7 @@ typedef struct {
 
 typedef struct {
     int n_tokens, n_logits, max_visible;
-    bool argmax;
+    bool argmax, sample;
     cudaGraphExec_t exec; /* NULL: free entry */
     unsigned long long last_use;
 } si_cu_graph;
@@ -35,7 +35,7 @@ typedef struct {
     int attn_blocks_per_sm, attn_keys_per_split; /* split-K sizing (si_cu_attn_splits) */
     int attn_bps_forced;                         /* SI_CUDA_ATTN_BLOCKS_PER_SM, or 0: from occupancy */
     int attn_kernel;                             /* SI_CU_ATTN_WARP or SI_CU_ATTN_TILED */
-    bool gemv_async;                             /* F16/BF16 decode products through cp.async */
+    int gemv_kernel;                             /* SI_CU_GEMV_*: F16/BF16 decode products */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;

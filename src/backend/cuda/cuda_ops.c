@@ -39,6 +39,11 @@ static void cu_argmax(si_backend *be, int32_t *ids, const float *logits, int n, 
     si_cu_check(cb, si_cu_argmax(ids, logits, n, n_vocab, cb->stream), "argmax");
 }
 
+static void cu_sample(si_backend *be, int32_t *ids, float *logits, int n, int n_vocab, const si_sample_spec *specs) {
+    si_cu_backend *cb = si_cu(be);
+    si_cu_check(cb, si_cu_sample(ids, logits, n, n_vocab, specs, cb->stream), "sampling");
+}
+
 static bool is_float(si_dtype t) { return t == SI_DTYPE_F32 || t == SI_DTYPE_F16 || t == SI_DTYPE_BF16; }
 
 /* y = W · x (+ y when accumulate) for n rows through cuBLAS. Row-major W
@@ -95,7 +100,7 @@ static void products(si_cu_backend *cb, int count, float *const *outs, const si_
     }
     /* GEMV: one launch for consecutive weights of one type and width */
     for (int j0 = 0; j0 < count;) {
-        si_cu_gemv_job job = {.n_w = 0, .epilogue = epilogue, .async = cb->gemv_async};
+        si_cu_gemv_job job = {.n_w = 0, .epilogue = epilogue, .kernel = cb->gemv_kernel};
         int j = j0;
         while (j < count && job.n_w < SI_CU_GEMV_MAX_W &&
                (job.n_w == 0 || (mats[j]->dtype == mats[j0]->dtype && mats[j]->cols == mats[j0]->cols))) {
@@ -173,4 +178,6 @@ void si_cu_set_ops(si_backend *b) {
     b->swiglu = cu_swiglu;
     b->add = cu_add;
     b->argmax = cu_argmax;
+    b->sample = cu_sample;
+    b->sample_top_k_max = SI_CU_SAMPLE_TOP_K_MAX;
 }

@@ -26,7 +26,7 @@ void si_cu_drop_graphs(si_cu_backend *cb) {
 
 static bool same_shape(const si_cu_graph *a, const si_cu_graph *b) {
     return a->n_tokens == b->n_tokens && a->n_logits == b->n_logits && a->max_visible == b->max_visible &&
-           a->argmax == b->argmax;
+           a->argmax == b->argmax && a->sample == b->sample;
 }
 
 int si_cu_pass_begin(si_backend *be, const si_pass *p) {
@@ -46,7 +46,7 @@ int si_cu_pass_begin(si_backend *be, const si_pass *p) {
     if (!cb->use_graphs || !p->recordable || p->n_tokens > SI_CU_GRAPH_MAX_TOKENS) return 0;
 
     si_cu_graph key = {.n_tokens = p->n_tokens, .n_logits = p->n_logits, .max_visible = p->max_visible,
-                       .argmax = p->argmax};
+                       .argmax = p->argmax, .sample = p->sample};
     for (int i = 0; i < SI_CU_GRAPHS; i++) {
         si_cu_graph *g = &cb->graphs[i];
         if (g->exec && same_shape(g, &key)) {

@@ -22,7 +22,7 @@ struct gemv_params {
     float *y[SI_CU_GEMV_MAX_W];
     int row_start[SI_CU_GEMV_MAX_W + 1]; /* first row of each matrix in the launch's row space */
     int n_w, cols, epilogue;
-    bool async; /* F16/BF16: gemv_async_kernel */
+    int kernel; /* SI_CU_GEMV_*: for F16/BF16 */
     const float *x; /* [NT][cols] */
 };
 
@@ -164,9 +164,12 @@ __device__ __forceinline__ bool warp_row(const gemv_params &p, int *j, int64_t *
     return true;
 }
 
-/* One warp per output row (PAIR: the same row of matrices 0 and 1). */
-template <int DT, int NT, bool PAIR>
-__global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
+/* One warp per output row (PAIR: the same row of matrices 0 and 1), UNROLL
+ * loads in flight per lane and matrix. A wider UNROLL than the unit's asks
+ * for 4 blocks per multiprocessor (64 registers): 32 warps x 8 loads, a
+ * third more bytes in flight than 6 blocks x 8 warps x 4 loads. */
+template <int DT, int NT, bool PAIR, int UNROLL = unit<DT>::UNROLL>
+__global__ void __launch_bounds__(WARPS * 32, UNROLL > unit<DT>::UNROLL ? 4 : 1) gemv_kernel(gemv_params p) {
     using U = unit<DT>;
     const int lane = threadIdx.x % 32;
     int j;
@@ -178,11 +181,11 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
 #pragma unroll
     for (int t = 0; t < NT; t++) acc[t] = acc2[t] = 0.0f;
 
-    U a[U::UNROLL], b[PAIR ? U::UNROLL : 1];
+    U a[UNROLL], b[PAIR ? UNROLL : 1];
     /* all loads of a step first, so that UNROLL (x2 for a pair) are in flight */
     auto load_step = [&](int u0) {
 #pragma unroll
-        for (int k = 0; k < U::UNROLL; k++) {
+        for (int k = 0; k < UNROLL; k++) {
             int u = u0 + 32 * k;
             if (u < units) {
                 a[k].load(p, j, row, u);
@@ -197,7 +200,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
     si_grid_launch_dependents();
     for (int u0 = lane; u0 < units;) {
 #pragma unroll
-        for (int k = 0; k < U::UNROLL; k++) {
+        for (int k = 0; k < UNROLL; k++) {
             int u = u0 + 32 * k;
             if (u < units) {
 #pragma unroll
@@ -208,7 +211,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemv_kernel(gemv_params p) {
                 }
             }
         }
-        u0 += 32 * U::UNROLL;
+        u0 += 32 * UNROLL;
         if (u0 < units) load_step(u0);
     }
     finish_row<NT, PAIR>(p, j, row, acc, acc2);
@@ -277,10 +280,15 @@ cudaError_t launch_nt(const gemv_params &p, cudaStream_t s) {
     int rows = p.row_start[pair ? 1 : p.n_w];
     dim3 grid((rows + WARPS - 1) / WARPS);
     if constexpr (DT == SI_DTYPE_F16 || DT == SI_DTYPE_BF16) {
-        if (p.async) {
+        if (p.kernel == SI_CU_GEMV_ASYNC) {
             if (pair) return si_launch(gemv_async_kernel<DT, NT, true>, grid, WARPS * 32, s, p);
             return si_launch(gemv_async_kernel<DT, NT, false>, grid, WARPS * 32, s, p);
         }
+        /* wide: a single matrix gets the 8 loads in flight that a pair has
+         * (for 1 or 2 activation rows: more accumulators than that spill) */
+        if constexpr (NT <= 2)
+            if (p.kernel == SI_CU_GEMV_WIDE && !pair)
+                return si_launch(gemv_kernel<DT, NT, false, 8>, grid, WARPS * 32, s, p);
     }
     if (pair) return si_launch(gemv_kernel<DT, NT, true>, grid, WARPS * 32, s, p);
     return si_launch(gemv_kernel<DT, NT, false>, grid, WARPS * 32, s, p);
@@ -318,7 +326,7 @@ extern "C" cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int
     p.n_w = job->n_w;
     p.cols = (int)w0->cols;
     p.epilogue = job->epilogue;
-    p.async = job->async;
+    p.kernel = job->kernel;
     p.row_start[0] = 0;
     for (int j = 0; j < job->n_w; j++) {
         const si_cu_matrix *w = job->w[j];

@@ -5,6 +5,7 @@
 #ifndef SI_BACKEND_CUDA_KERNELS_H
 #define SI_BACKEND_CUDA_KERNELS_H
 
+#include "../../sampling/sample_spec.h"
 #include "../gpu_layout.h"
 
 #include <cuda_runtime_api.h>
@@ -40,12 +41,16 @@ enum { SI_CU_STORE = 0, SI_CU_ADD = 1, SI_CU_SWIGLU = 2 };
  * one cols), with the epilogue: store, add to y, or (two matrices of equal
  * rows) y_0 = silu(W_0 · x) * (W_1 · x). One launch per group of up to 8
  * rows of x: the weights are read once per group. */
+/* Which kernel streams F16/BF16 weights (gemv.cu says how they differ;
+ * other types always use the register kernel). */
+enum { SI_CU_GEMV_REG = 0, SI_CU_GEMV_ASYNC = 1, SI_CU_GEMV_WIDE = 2 };
+
 typedef struct {
     int n_w;
     const si_cu_matrix *w[SI_CU_GEMV_MAX_W];
     float *y[SI_CU_GEMV_MAX_W];
     int epilogue;
-    bool async; /* F16/BF16 weights through cp.async (gemv.cu) */
+    int kernel; /* SI_CU_GEMV_* */
 } si_cu_gemv_job;
 
 cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int n, cudaStream_t s);
@@ -70,6 +75,11 @@ cudaError_t si_cu_embed(float *x, const si_cu_matrix *emb, const int32_t *tokens
 
 /* ids[i] = argmax of logits[i] (as the CPU backend's argmax op) */
 cudaError_t si_cu_argmax(int32_t *ids, const float *logits, int n, int n_vocab, cudaStream_t s);
+/* ids[i] = the token specs[i] picks from logits[i] (si_sample_row's rules),
+ * for greedy specs and those with 1 <= top_k <= SI_CU_SAMPLE_TOP_K_MAX and
+ * top_k < n_vocab. The logit rows are penalized in place. */
+#define SI_CU_SAMPLE_TOP_K_MAX 256
+cudaError_t si_cu_sample(int32_t *ids, float *logits, int n, int n_vocab, const si_sample_spec *specs, cudaStream_t s);
 
 /* ---- attention.cu: RoPE, cache store and split-K attention ---- */
 

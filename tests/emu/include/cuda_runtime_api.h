@@ -105,6 +105,11 @@ inline float __uint_as_float(uint32_t u) {
     memcpy(&f, &u, 4);
     return f;
 }
+inline uint32_t __float_as_uint(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
