@@ -388,7 +388,9 @@ cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t *cfg, void (*kernel)(KAr
     gridDim = g;
     blockDim = b;
     for (const dim3 &at : si_emu::block_order(g)) {
-        si_emu::block blk;
+        /* zeroed: ASan's swapcontext reads the scheduler context's uc_stack,
+         * which swapcontext never writes; garbage there fails its check */
+        si_emu::block blk{};
         blk.fibers = &fibers;
         blk.n = threads;
         blk.body = call_t::run;
