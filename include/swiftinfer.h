@@ -85,7 +85,8 @@ int si_session_feed(si_session *s, const int32_t *tokens, int64_t n);
 typedef int (*si_logits_cb)(void *user, int64_t index, const float *logits, int n_vocab);
 int si_session_feed_all(si_session *s, const int32_t *tokens, int64_t n, si_logits_cb cb, void *user);
 /* Logits after the last token fed ([n_vocab]); NULL before any feed and
- * after si_session_feed_greedy. */
+ * after a feed that picked the next token on the backend
+ * (si_session_feed_greedy, si_session_feed_sample, si_decode_batch_sample). */
 const float *si_session_logits(const si_session *s);
 /* Greedy decoding without logits: feeds tokens (n >= 1) like si_session_feed
  * and returns the most likely next token (the lowest id among equal largest
