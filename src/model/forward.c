@@ -221,12 +221,10 @@ static int upload_specs(si_forward *f, const si_batch *b, const si_sample_spec *
     if (!be->sample) return si_fail("backend %s cannot sample", be->name);
     for (int i = 0; i < b->n_logits; i++) {
         const si_sample_spec *sp = &specs[i];
-        int k = be->sample_top_k_max;
         if (sp->n_penalized < 0 || sp->n_penalized > SI_SAMPLE_MAX_PENALIZED)
             return si_fail("sampling spec with %d penalized ids", sp->n_penalized);
-        if (k != SI_SAMPLE_ANY_K && sp->temperature > 0 &&
-            (sp->top_k < 1 || sp->top_k > k || sp->top_k >= f->m->hp.n_vocab))
-            return si_fail("backend %s samples with top_k 1..%d, not %d", be->name, k, sp->top_k);
+        if (!si_sample_spec_fits(sp, f->m->hp.n_vocab, be->sample_top_k_max))
+            return si_fail("backend %s samples with top_k 1..%d, not %d", be->name, be->sample_top_k_max, sp->top_k);
         size_t bytes = SI_SAMPLE_SPEC_BYTES(sp);
         memcpy(&f->specs_host[i], sp, bytes);
         be->upload(be, &f->specs[i], &f->specs_host[i], bytes);

@@ -37,14 +37,14 @@ void si_cu_set_pdl(bool on);
 enum { SI_CU_STORE = 0, SI_CU_ADD = 1, SI_CU_SWIGLU = 2 };
 #define SI_CU_GEMV_MAX_W 4
 
-/* y_j[t][r] = W_j · x[t] for t < n and each matrix j (all of one dtype and
- * one cols), with the epilogue: store, add to y, or (two matrices of equal
- * rows) y_0 = silu(W_0 · x) * (W_1 · x). One launch per group of up to 8
- * rows of x: the weights are read once per group. */
 /* Which kernel streams F16/BF16 weights (gemv.cu says how they differ;
  * other types always use the register kernel). */
 enum { SI_CU_GEMV_REG = 0, SI_CU_GEMV_ASYNC = 1, SI_CU_GEMV_WIDE = 2 };
 
+/* y_j[t][r] = W_j · x[t] for t < n and each matrix j (all of one dtype and
+ * one cols), with the epilogue: store, add to y, or (two matrices of equal
+ * rows) y_0 = silu(W_0 · x) * (W_1 · x). One launch per group of up to 8
+ * rows of x: the weights are read once per group. */
 typedef struct {
     int n_w;
     const si_cu_matrix *w[SI_CU_GEMV_MAX_W];
