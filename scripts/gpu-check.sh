@@ -12,6 +12,8 @@
 #      bandwidth table, test_cuda on a synthetic SmolLM2 f16 model)
 #   4. compute-sanitizer memcheck: test_cuda_kernels (quick) and a short
 #      `swiftinfer generate --device cuda` (CUDA graphs, cuBLAS prefill)
+#   4b. prefill (pp512) of the default Q4_1 model, quantized matrices through
+#      cuBLAS (default) and through the GEMV kernels (CUBLAS_QMIN=1000000)
 #   5. `swiftinfer synth --arch llama2-7b --dtype f16` to /tmp (runs during
 #      3-4), then `swiftinfer bench-rounds`: ROUNDS MT-Bench rounds, sink 4,
 #      window 2048 + max_new - 4, greedy, EOS ignored, for each MAX_NEW
@@ -30,7 +32,7 @@
 # for a dry run of the script itself without a GPU: DEVICE=cpu ARCH=tiny
 # SANITIZE=0 PYTHON=<a python with torch>.
 # Expected: 7-8 minutes on an H100 (build ~1, tests ~1.5, sanitizer ~1,
-# bench ~3, PyTorch ~1.5). OUT keeps 7 files (the device tool returns 8 at most).
+# bench ~3, PyTorch ~1.5). OUT keeps 8 files (the device tool returns 8 at most).
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -142,6 +144,19 @@ if [ "$SANITIZE" = 1 ]; then
         "$SI" generate --model "$SYNTH_SMALL" --device cuda --temp 0 --max-new-tokens 8 \
         --prompt "Once upon a time, in a land far away, there lived a curious engineer who"
     grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" >>"$OUT/summary.txt"
+fi
+
+# ---- 4b. prefill of the quantized default model: cuBLAS on f16 copies of
+# its matrices (the default) against the GEMV kernels 8 rows at a time ----
+if [ -n "${SWIFTINFER_MODEL:-}" ] && [ "$DEVICE" = cuda ]; then
+    for variant in default SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; do
+        envs=()
+        [ "$variant" != default ] && read -ra envs <<<"$variant"
+        step "prefill $variant" 60 ab.log env "${envs[@]}" "$SI" bench --model "$SWIFTINFER_MODEL" \
+            --device cuda --prompt-tokens 512 --gen-tokens 0 --repetitions 3
+        tps=$(grep -E "\| pp512 \|" "$OUT/ab.log" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+        say "  Q4_1 prefill, $variant: ${tps:-?} tok/s"
+    done
 fi
 
 if [ "$BENCH" != 1 ]; then

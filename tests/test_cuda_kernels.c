@@ -524,6 +524,17 @@ int main(void) {
     test_matmul(cu, m);
     test_elementwise(cu, cpu, m);
     cu->destroy(cu);
+    /* quantized products of 33 rows again, expanded to f16 a few rows at a
+     * time (slices of 37 rows of 256 columns, 13 of 704: ends mid-matrix) */
+    printf("-- cuBLAS for quantized weights, in slices\n");
+    setenv("SI_CUDA_DEQ_BYTES", "18944", 1);
+    cu = cuda_with("f32", "warp");
+    CHECKF(cu && cu->prepare_model(cu, m) == 0 && cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
+    unsetenv("SI_CUDA_DEQ_BYTES");
+    if (cu) {
+        test_matmul(cu, m);
+        cu->destroy(cu);
+    }
     const char *gemvs[2] = {"async", "wide"};
     for (int g = 0; g < 2; g++) {
         printf("-- %s GEMV (F16/BF16 layers)\n", gemvs[g]);

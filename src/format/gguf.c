@@ -24,8 +24,8 @@ int si_gguf_read_string(si_cursor *c, uint64_t max_len, const unsigned char **s,
 }
 
 char *si_gguf_read_name(si_cursor *c) {
-    const unsigned char *s;
-    uint64_t n;
+    const unsigned char *s = NULL;
+    uint64_t n = 0;
     if (si_gguf_read_string(c, SI_GGUF_MAX_NAME, &s, &n)) return NULL;
     /* An empty name or one with a NUL inside could not be looked up, or two
      * different names could collide once NUL-terminated. */

@@ -181,7 +181,7 @@ static int get_integer(const si_gguf *g, const char *key, int64_t lo, int64_t hi
 }
 
 int si_gguf_get_u32(const si_gguf *g, const char *key, uint32_t *out) {
-    int64_t v;
+    int64_t v = 0;
     int rc = get_integer(g, key, 0, UINT32_MAX, "uint32", &v);
     if (rc == 0) *out = (uint32_t)v;
     return rc;

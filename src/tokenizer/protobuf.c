@@ -26,7 +26,7 @@ int si_pb_varint(si_pb_reader *r, uint64_t *v) {
 
 int si_pb_next(si_pb_reader *r, uint32_t *field, int *wire) {
     if (r->p >= r->end) return 1;
-    uint64_t key;
+    uint64_t key = 0;
     if (si_pb_varint(r, &key) != 0) return -1;
     if ((key >> 3) == 0 || (key >> 3) > 0x1FFFFFFF) return fail_at(r, "invalid field number");
     *field = (uint32_t)(key >> 3);
@@ -35,7 +35,7 @@ int si_pb_next(si_pb_reader *r, uint32_t *field, int *wire) {
 }
 
 int si_pb_bytes(si_pb_reader *r, const unsigned char **data, size_t *len) {
-    uint64_t n;
+    uint64_t n = 0;
     if (si_pb_varint(r, &n) != 0) return -1;
     if (n > (uint64_t)(r->end - r->p)) return fail_at(r, "length runs past the end of its message");
     *data = r->p;
@@ -69,7 +69,7 @@ int si_pb_skip(si_pb_reader *r, int wire) {
 }
 
 int si_pb_int32(si_pb_reader *r, int32_t *v) {
-    uint64_t x;
+    uint64_t x = 0;
     if (si_pb_varint(r, &x) != 0) return -1;
     int64_t s = (int64_t)x;
     if (s < INT32_MIN || s > INT32_MAX) return fail_at(r, "int32 field out of range");

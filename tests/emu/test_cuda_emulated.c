@@ -9,7 +9,8 @@
  *     GQA, with and without sinks, windows that wrap the ring, 1 to 64
  *     splits (empty ones too), several rows per launch; the stored key and
  *     value, and the split counters left at zero;
- *   - RMSNorm, SwiGLU, add, f16/bf16 rounding, embedding rows, argmax;
+ *   - RMSNorm, SwiGLU, add, f16/bf16 rounding, embedding rows, argmax,
+ *     quantized rows expanded to f16;
  *   - sampling: the token each spec picks equals the CPU sampler's
  *     (si_sampler_sample, the reference) for greedy, top-k from 1 to 256,
  *     top-p, temperatures, repetition penalties, ties, NaN and signed zeros.
@@ -330,6 +331,25 @@ static void test_elementwise(void) {
         printf("embed %s: %d elements differ\n", si_dtype_name((si_dtype)t), bad);
         CHECK(bad == 0);
         free(rowsf);
+        free_matrix(&M);
+    }
+
+    /* quantized matrices expanded to f16 for cuBLAS: rows 2..7 of 9, each
+     * value the dequantized weight rounded once */
+    si_dtype quant[3] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1};
+    for (int i = 0; i < 3; i++) {
+        matrix M;
+        const int rows = 9, cols = 160, row0 = 2, nr = 6;
+        make_matrix(&M, quant[i], rows, cols);
+        uint16_t *f16 = calloc((size_t)rows * cols, 2);
+        CHECK(si_cu_dequant_f16(f16, &M.m, row0, nr, NULL) == cudaSuccess);
+        int bad = 0;
+        for (int k = 0; k < nr * cols; k++) bad += f16[k] != si_f32_to_f16(M.ref[(size_t)row0 * cols + k]);
+        for (int k = nr * cols; k < rows * cols; k++) bad += f16[k] != 0; /* nothing past the slice */
+        printf("dequant %s to f16: %d of %d differ\n", si_dtype_name(quant[i]), bad, rows * cols);
+        CHECK(bad == 0);
+        CHECK(si_cu_dequant_f16(f16, &M.m, 4, 6, NULL) == cudaErrorInvalidValue); /* past the last row */
+        free(f16);
         free_matrix(&M);
     }
 

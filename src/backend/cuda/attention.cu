@@ -259,7 +259,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
         for (int e = 0; e < VN; e++) acc[e] *= corr;
         /* values: thread group tid / L takes rows jj = tid / L, + G, ... */
         for (int base = tid / L; base < tn; base += G * LOADS) {
-            V vv[LOADS];
+            V vv[LOADS] = {}; /* zeroed: GCC -O3 cannot see that loads and uses share their condition */
 #pragma unroll
             for (int u = 0; u < LOADS; u++) {
                 int jj = base + u * G;

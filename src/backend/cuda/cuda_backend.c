@@ -7,6 +7,8 @@
  *   SWIFTINFER_CUDA_KV          f16 (default) or f32: KV cache element type
  *   SWIFTINFER_CUDA_GRAPH       0 disables CUDA graphs for small passes
  *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9)
+ *   SWIFTINFER_CUDA_CUBLAS_QMIN rows from which quantized weights use cuBLAS through an f16
+ *                               copy (default 32; never fewer than CUBLAS_MIN)
  *   SWIFTINFER_CUDA_ATTN        warp (default) or tiled: the attend kernel (attention.cu)
  *   SWIFTINFER_CUDA_PDL         0 disables programmatic dependent launch (common.cuh; on by
  *                               default where the GPU has it: compute capability 9.0+)
@@ -252,6 +254,10 @@ si_backend *si_backend_cuda_create(void) {
     cb->gemv_kernel = gemv;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
+    /* Expanding a quantized matrix to f16 costs about as much as rereading
+     * it for 30 rows through the GEMV kernels (8 rows per read). */
+    int qmin = env_int("SWIFTINFER_CUDA_CUBLAS_QMIN", 32);
+    cb->cublas_qmin = qmin > cb->cublas_min ? qmin : cb->cublas_min;
     b->prepare_model = si_cu_prepare_model;
     b->reserve = cu_reserve;
     b->alloc = cu_alloc;

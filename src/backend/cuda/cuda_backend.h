@@ -19,6 +19,8 @@ typedef struct {
     void *dev;        /* the allocation */
 } si_cu_weight;
 
+#define SI_CU_DEQ_BYTES ((size_t)64 << 20)
+
 #define SI_CU_GRAPHS 8          /* recorded passes kept */
 #define SI_CU_GRAPH_MAX_TOKENS 8 /* passes of more rows run eagerly */
 
@@ -43,6 +45,10 @@ typedef struct {
 
     si_cu_weight *weights; /* open-addressing table, cap a power of two */
     size_t n_weights, weights_cap;
+    /* f16 rows of a quantized matrix for cuBLAS (cuda_ops.c), SI_CU_DEQ_BYTES
+     * at most; NULL when the model has no quantized matrix */
+    void *deq;
+    size_t deq_bytes;
 
     /* scratch, grown by reserve, for the dimensions in cap_hp */
     int cap_tokens, cap_visible;
@@ -65,6 +71,7 @@ typedef struct {
     /* settings (environment, read at creation) */
     bool use_graphs;  /* SWIFTINFER_CUDA_GRAPH=0 turns graphs off */
     int cublas_min;   /* SWIFTINFER_CUDA_CUBLAS_MIN: rows from which F32/F16/BF16 go to cuBLAS */
+    int cublas_qmin;  /* the larger of that and SWIFTINFER_CUDA_CUBLAS_QMIN: the same for quantized weights */
 
     /* first failure of queued work, reported by pass_end or sync */
     bool failed;

@@ -1,11 +1,12 @@
 /* backend/cuda/cuda_ops.c: the backend operations — each looks up its
  * weights' device copies and queues kernels (kernels.h) or cuBLAS calls.
  *
- * Matrix products: up to cublas_min - 1 rows (decode, small batches) use the
- * bandwidth-bound GEMV kernels for every weight type; more rows with F32,
- * F16 or BF16 weights use cuBLAS (activations rounded to the weight's 16-bit
- * type, f32 accumulation and output), and quantized weights use the GEMV
- * kernels 8 rows at a time. */
+ * Matrix products: decode and small batches use the bandwidth-bound GEMV
+ * kernels for every weight type; from cublas_min rows on, F32, F16 and BF16
+ * weights use cuBLAS (activations rounded to the weight's 16-bit type, f32
+ * accumulation and output), and from cublas_qmin rows on, quantized weights
+ * too, expanded to f16 a slice at a time (below that, a quantized matrix is
+ * cheaper to reread once per 8 rows than to expand). */
 #include "cuda_backend.h"
 
 #include "../../util/error.h"
@@ -46,27 +47,62 @@ static void cu_sample(si_backend *be, int32_t *ids, float *logits, int n, int n_
 
 static bool is_float(si_dtype t) { return t == SI_DTYPE_F32 || t == SI_DTYPE_F16 || t == SI_DTYPE_BF16; }
 
-/* y = W · x (+ y when accumulate) for n rows through cuBLAS. Row-major W
- * [rows][cols] is column-major [cols][rows], so y^T = op_T(W) x^T. x16 holds
- * x rounded to W's 16-bit type (unused for F32). */
-static void blas_gemm(si_cu_backend *cb, const si_cu_matrix *w, const float *x, const void *x16, float *y, int n,
-                      bool accumulate) {
+/* Rows of w that one f16 copy in cb->deq holds; 0 when w is not quantized or
+ * the model has no such buffer. */
+static int64_t deq_slice_rows(const si_cu_backend *cb, const si_cu_matrix *w) {
+    if (is_float(w->dtype) || !cb->deq) return 0;
+    int64_t rows = (int64_t)(cb->deq_bytes / ((size_t)w->cols * 2));
+    return rows < w->rows ? rows : w->rows;
+}
+
+/* Whether a product of n rows with w goes to cuBLAS rather than the GEMV kernels. */
+static bool use_blas(const si_cu_backend *cb, const si_cu_matrix *w, int n) {
+    if (is_float(w->dtype)) return n >= cb->cublas_min;
+    return n >= cb->cublas_qmin && deq_slice_rows(cb, w) > 0;
+}
+
+/* y[t][row] = A · x16[t] (+ y when accumulate) for n rows through cuBLAS, A
+ * `rows` row-major rows of `cols` elements of `type`; y rows are ldy apart.
+ * Row-major A is column-major [cols][rows], so y^T = op_T(A) x^T. */
+static void blas_gemm(si_cu_backend *cb, const void *a, cudaDataType_t type, int rows, int cols, const void *x16,
+                      float *y, int ldy, int n, bool accumulate) {
     const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    cudaDataType_t type = w->dtype == SI_DTYPE_F32 ? CUDA_R_32F : w->dtype == SI_DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF;
-    const void *b = w->dtype == SI_DTYPE_F32 ? (const void *)x : x16;
-    int rows = (int)w->rows, cols = (int)w->cols;
     si_cu_check_blas(cb,
-                     cublasGemmEx(cb->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, w->data, type, cols, b,
-                                  type, cols, &beta, y, CUDA_R_32F, rows, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                     cublasGemmEx(cb->blas, CUBLAS_OP_T, CUBLAS_OP_N, rows, n, cols, &alpha, a, type, cols, x16, type,
+                                  cols, &beta, y, CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                      "matrix product");
 }
 
-/* x rounded to the 16-bit type of w in cb->act16 (once per type per call). */
+/* y = W · x through cuBLAS. x16 holds x rounded to the 16-bit type W is
+ * multiplied in (unused for F32). Quantized W is expanded to f16 a slice of
+ * rows at a time into cb->deq, each slice multiplied before the next
+ * overwrites it (one stream orders them). */
+static void blas_product(si_cu_backend *cb, const si_cu_matrix *w, const float *x, const void *x16, float *y, int n,
+                         bool accumulate) {
+    int rows = (int)w->rows, cols = (int)w->cols;
+    if (w->dtype == SI_DTYPE_F32) {
+        blas_gemm(cb, w->data, CUDA_R_32F, rows, cols, x, y, rows, n, accumulate);
+    } else if (is_float(w->dtype)) {
+        blas_gemm(cb, w->data, w->dtype == SI_DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF, rows, cols, x16, y, rows, n,
+                  accumulate);
+    } else {
+        int64_t slice = deq_slice_rows(cb, w);
+        for (int64_t r0 = 0; r0 < rows && !cb->failed; r0 += slice) {
+            int nr = (int)(rows - r0 < slice ? rows - r0 : slice);
+            si_cu_check(cb, si_cu_dequant_f16(cb->deq, w, r0, nr, cb->stream), "expanding quantized weights");
+            blas_gemm(cb, cb->deq, CUDA_R_16F, nr, cols, x16, y + r0, rows, n, accumulate);
+        }
+    }
+}
+
+/* x rounded to the 16-bit type w is multiplied in (bf16 for BF16 weights,
+ * else f16) in cb->act16, once per type per call. */
 static const void *half_input(si_cu_backend *cb, const si_cu_matrix *w, const float *x, int n, si_dtype *done) {
-    if (w->dtype != SI_DTYPE_F32 && *done != w->dtype) {
-        si_cu_check(cb, si_cu_to_half(cb->act16, x, (size_t)n * w->cols, w->dtype == SI_DTYPE_BF16, cb->stream),
+    si_dtype t16 = w->dtype == SI_DTYPE_BF16 ? SI_DTYPE_BF16 : SI_DTYPE_F16;
+    if (w->dtype != SI_DTYPE_F32 && *done != t16) {
+        si_cu_check(cb, si_cu_to_half(cb->act16, x, (size_t)n * w->cols, t16 == SI_DTYPE_BF16, cb->stream),
                     "rounding activations");
-        *done = w->dtype;
+        *done = t16;
     }
     return cb->act16;
 }
@@ -76,14 +112,14 @@ static const void *half_input(si_cu_backend *cb, const si_cu_matrix *w, const fl
 static void products(si_cu_backend *cb, int count, float *const *outs, const si_tensor *const *ws, const float *in,
                      int n, int epilogue) {
     const si_cu_matrix *mats[SI_CU_GEMV_MAX_W];
-    bool all_float = true;
+    bool blas = true;
     for (int j = 0; j < count; j++) {
         const si_cu_weight *w = si_cu_find(cb, ws[j]);
         if (!w) return;
         mats[j] = &w->mat;
-        all_float &= is_float(w->mat.dtype);
+        blas &= use_blas(cb, mats[j], n);
     }
-    if (n >= cb->cublas_min && all_float) {
+    if (blas) {
         if (n > cb->cap_tokens) { /* its scratch (tmp, act16) is sized by reserve */
             si_cu_check(cb, cudaErrorInvalidValue, "matrix product of more rows than reserved");
             return;
@@ -92,7 +128,7 @@ static void products(si_cu_backend *cb, int count, float *const *outs, const si_
         for (int j = 0; j < count; j++) {
             const void *x16 = half_input(cb, mats[j], in, n, &rounded);
             float *y = epilogue == SI_CU_SWIGLU && j == 1 ? cb->tmp : outs[j];
-            blas_gemm(cb, mats[j], in, x16, y, n, epilogue == SI_CU_ADD);
+            blas_product(cb, mats[j], in, x16, y, n, epilogue == SI_CU_ADD);
         }
         if (epilogue == SI_CU_SWIGLU)
             si_cu_check(cb, si_cu_swiglu(outs[0], cb->tmp, (size_t)n * mats[0]->rows, cb->stream), "swiglu");

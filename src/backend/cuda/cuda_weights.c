@@ -2,6 +2,8 @@
  * once by prepare_model and found again by the si_tensor they came from.
  * F32/F16/BF16 matrices are copied as they are; Q8_0/Q4_0/Q4_1 matrices are
  * rewritten in the planar layout of gpu_layout.h; norm vectors become f32.
+ * A model with quantized matrices also gets the f16 buffer its prefill
+ * products expand them into (cuda_ops.c).
  * Uploads go through two page-locked staging buffers, so that copying the
  * mapped file into one overlaps the transfer of the other. */
 #include "cuda_backend.h"
@@ -48,6 +50,29 @@ void si_cu_free_weights(si_cu_backend *cb) {
     free(cb->weights);
     cb->weights = NULL;
     cb->n_weights = cb->weights_cap = 0;
+    if (cb->deq) cudaFree(cb->deq);
+    cb->deq = NULL;
+    cb->deq_bytes = 0;
+}
+
+/* The f16 slice buffer for quantized matrices: as large as the largest one,
+ * at most SI_CU_DEQ_BYTES (larger ones are expanded a slice at a time;
+ * SI_CUDA_DEQ_BYTES lowers the bound so that tests can slice small ones). */
+static int alloc_deq(si_cu_backend *cb) {
+    size_t cap = SI_CU_DEQ_BYTES, want = 0;
+    const char *env = getenv("SI_CUDA_DEQ_BYTES");
+    if (env && atoll(env) > 0 && (size_t)atoll(env) < cap) cap = (size_t)atoll(env);
+    for (size_t i = 0; i < cb->weights_cap; i++) {
+        const si_cu_matrix *m = &cb->weights[i].mat;
+        if (!cb->weights[i].t || si_dtype_block_elems(m->dtype) == 1) continue;
+        size_t bytes = (size_t)m->rows * (size_t)m->cols * 2;
+        if (bytes > want) want = bytes;
+    }
+    if (want > cap) want = cap;
+    if (!want) return 0;
+    if (!(cb->deq = cb->base.alloc(&cb->base, want))) return -1;
+    cb->deq_bytes = want;
+    return 0;
 }
 
 static int stage_copy(si_cu_backend *cb, stager *s, void *dst, const void *src, size_t bytes) {
@@ -171,6 +196,7 @@ int si_cu_prepare_model(si_backend *be, const si_llama *m) {
             rc = si_cu_report(cb);
     }
     if (rc == 0) rc = upload_all(cb, &s, m);
+    if (rc == 0) rc = alloc_deq(cb);
     if (rc == 0 && si_cu_check(cb, cudaStreamSynchronize(cb->stream), "uploading weights")) rc = si_cu_report(cb);
     for (int k = 0; k < 2; k++) {
         if (s.done[k]) cudaEventDestroy(s.done[k]);

@@ -66,6 +66,12 @@ cudaError_t si_cu_add(float *x, const float *y, size_t count, cudaStream_t s);
 /* out = in rounded to f16 (bf16 when to_bf16), for cuBLAS */
 cudaError_t si_cu_to_half(void *out, const float *in, size_t count, bool to_bf16, cudaStream_t s);
 
+/* ---- dequant.cu ---- */
+
+/* out[r][c] = element (row0 + r, c) of the planar Q8_0/Q4_0/Q4_1 matrix w,
+ * rounded to f16, for 0 <= r < rows: the f16 copy cuBLAS multiplies. */
+cudaError_t si_cu_dequant_f16(void *out, const si_cu_matrix *w, int64_t row0, int64_t rows, cudaStream_t s);
+
 /* ---- embed.cu ---- */
 
 /* x[i] = row tokens[i] of emb, as f32 */

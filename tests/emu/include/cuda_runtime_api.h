@@ -68,6 +68,9 @@ struct alignas(16) float4 {
 struct alignas(8) float2 {
     float x, y;
 };
+struct alignas(8) uint2 {
+    unsigned x, y;
+};
 
 /* ---- 16-bit floats ----
  * The compiler's _Float16 where it has one (GCC 12, clang 15 on x86-64): a
@@ -110,6 +113,11 @@ inline uint32_t __float_as_uint(float f) {
     memcpy(&u, &f, 4);
     return u;
 }
+
+/* single IEEE operations, never fused (the host compiler contracts nothing
+ * across these calls without FMA instructions) */
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
 
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
