@@ -423,12 +423,14 @@ static void op_attn(void *p) {
 }
 
 /* Times the decode kernels: the matrix products (with this GEMV), the
- * attention (with this kernel), or both. */
+ * attention (with this kernel), or both. kv_heads 32 is Llama-2-7B; 8 gives
+ * Llama-3-8B's attention (grouped queries, 4 per KV head). */
 enum { BENCH_GEMV = 1, BENCH_ATTN = 2 };
-static void bench_7b(const char *attn, const char *gemv, int which) {
+static void bench_7b(const char *attn, const char *gemv, int which, int kv_heads) {
     si_backend *cu = cuda_with3("f16", attn, gemv);
     si_dtype f16 = SI_DTYPE_F16;
-    si_llama *m = fake_model(1, &f16, 4096, 32, 32, 128, 11008, 32000, SI_DTYPE_F16);
+    si_llama *m = fake_model(1, &f16, 4096, 32, kv_heads, 128, 11008, 32000, SI_DTYPE_F16);
+    const int kv_dim = kv_heads * 128;
     if (cu->prepare_model(cu, m)) {
         printf("bench: %s\n", si_last_error());
         CHECK(0);
@@ -456,8 +458,8 @@ static void bench_7b(const char *attn, const char *gemv, int which) {
     cache_pair c;
     si_backend *cpu = si_backend_cpu_create(1, false);
     int S = 4, W = 3068;
-    make_caches(&c, cpu, cu, S, W, 1, 4096);
-    size_t cache_elems = 2 * (size_t)c.cuda.slots * 4096; /* random keys and values, never zeros */
+    make_caches(&c, cpu, cu, S, W, 1, kv_dim);
+    size_t cache_elems = 2 * (size_t)c.cuda.slots * kv_dim; /* random keys and values, never zeros */
     uint16_t *kv = malloc(cache_elems * 2);
     for (size_t i = 0; i < cache_elems; i++) kv[i] = si_f32_to_f16(frand(-1, 1));
     cu->upload(cu, c.cuda.k, kv, cache_elems * 2);
@@ -475,6 +477,8 @@ static void bench_7b(const char *attn, const char *gemv, int which) {
     si_pass pass = {.n_tokens = 1, .runs = &run, .n_runs = 1, .max_visible = S + W + 1, .recordable = false};
     cu->pass_begin(cu, &pass);
     b.att = (si_attn_args){.layer = 0, .n_tokens = 1, .q = b.q, .k = b.k, .v = b.v, .out = dout, .rope = drope, .runs = &run, .n_runs = 1};
+    char attn_what[64];
+    snprintf(attn_what, sizeof attn_what, "attention 3073 keys x %d/%d heads, f16 KV", hp->n_heads, kv_heads);
     struct {
         const char *what;
         void (*op)(void *);
@@ -486,7 +490,7 @@ static void bench_7b(const char *attn, const char *gemv, int which) {
         {"output head 32000x4096 f16", op_head, 32000.0 * 4096 * 2},
         {"argmax, 32000 logits", op_argmax, 32000.0 * 4},
         {"sampling, 32000 logits, top-k 40", op_sample, 32000.0 * 4},
-        {"attention 3073 keys x 32 heads, f16 KV", op_attn, 3073.0 * 4096 * 2 * 2},
+        {attn_what, op_attn, 3073.0 * kv_dim * 2 * 2},
     };
     const size_t n_ops = sizeof ops / sizeof ops[0];
     for (size_t i = 0; i < n_ops; i++) {
@@ -546,9 +550,9 @@ int main(void) {
         }
     }
 
-    /* both attention kernels, each against the CPU */
-    const char *kernels[2] = {"warp", "tiled"};
-    for (int kn = 0; kn < 2; kn++) {
+    /* each attention kernel against the CPU */
+    const char *kernels[3] = {"warp", "tiled", "perhead"}; /* warp serves GQA heads in one block */
+    for (int kn = 0; kn < 3; kn++) {
         printf("-- %s attention kernel\n", kernels[kn]);
         cu = cuda_with("f32", kernels[kn]);
         si_hparams hp = m->hp;
@@ -559,6 +563,8 @@ int main(void) {
             if (!quick) test_attention(cu, cpu, hp, 0, 300, 33, 2e-5);
             hp.head_dim = 128, hp.n_heads = 4, hp.n_kv_heads = 4;
             test_attention(cu, cpu, hp, 4, quick ? 200 : 1500, 64, 2e-5);
+            hp.n_heads = 8, hp.n_kv_heads = 1; /* 8 query heads per KV head */
+            test_attention(cu, cpu, hp, 4, 300, 5, 2e-5);
         }
         cu->destroy(cu);
         cu = cuda_with("f16", kernels[kn]);
@@ -572,10 +578,13 @@ int main(void) {
     free_model(m);
     if (!getenv("SI_CUDA_NO_BENCH")) {
         printf("\ndecode kernels on Llama-2-7B shapes (one token; time per call, bytes read / time):\n");
-        bench_7b("warp", "reg", BENCH_GEMV | BENCH_ATTN);
-        bench_7b("tiled", "reg", BENCH_ATTN);
-        bench_7b("warp", "async", BENCH_GEMV);
-        bench_7b("warp", "wide", BENCH_GEMV);
+        bench_7b("warp", "reg", BENCH_GEMV | BENCH_ATTN, 32);
+        bench_7b("tiled", "reg", BENCH_ATTN, 32);
+        bench_7b("warp", "async", BENCH_GEMV, 32);
+        bench_7b("warp", "wide", BENCH_GEMV, 32);
+        printf("\nattention with 4 query heads per KV head (Llama-3-8B: 32 query, 8 KV heads):\n");
+        bench_7b("warp", "reg", BENCH_ATTN, 8);
+        bench_7b("perhead", "reg", BENCH_ATTN, 8);
     }
     return si_test_finish("test_cuda_kernels");
 }

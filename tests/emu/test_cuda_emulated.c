@@ -265,8 +265,9 @@ static void test_attention(attn_case c) {
     double e = max_err(out, want, (size_t)n * q_dim);
     bool counters_zero = true;
     for (size_t i = 0; i < (size_t)n * c.n_heads; i++) counters_zero &= count[i] == 0;
-    printf("attention %-5s hd %3d heads %2d/%-2d %s rows %d slots %4d sinks %d splits %2d %s: %.2e (store %.1e)\n",
-           c.kernel == SI_CU_ATTN_TILED ? "tiled" : "warp", hd, c.n_heads, c.n_kv_heads, c.f16 ? "f16" : "f32", n,
+    const int group = si_cu_attn_group(c.kernel, c.n_heads, c.n_kv_heads);
+    printf("attention %-5s (%d per block) hd %3d heads %2d/%-2d %s rows %d slots %4d sinks %d splits %2d %s: %.2e (store %.1e)\n",
+           c.kernel == SI_CU_ATTN_TILED ? "tiled" : c.kernel == SI_CU_ATTN_WARP ? "warp" : "perhead", group, hd, c.n_heads, c.n_kv_heads, c.f16 ? "f16" : "f32", n,
            c.slots, c.sinks, c.splits, c.style == SI_ROPE_HALF ? "half" : "adjacent", e, store_err);
     CHECK(e < 1e-5 && store_err == 0 && counters_zero);
     free(kc), free(vc), free(ks), free(vs), free(rows), free(q), free(k), free(v), free(rope), free(out);
@@ -468,14 +469,17 @@ int main(void) {
                 if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e, k);
             }
         }
-    for (int kn = 0; kn < 2; kn++) {
-        int kernel = kn ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
+    /* the warp kernel serves the GQA cases with one block per KV head, perhead with one per query head */
+    for (int kn = 0; kn < 3; kn++) {
+        int kernel = (int[]){SI_CU_ATTN_WARP, SI_CU_ATTN_TILED, SI_CU_ATTN_WARP_PER_HEAD}[kn];
         test_attention((attn_case){kernel, 128, 4, 4, true, 1, 4 + 300, 4, 1, SI_ROPE_HALF});
         test_attention((attn_case){kernel, 128, 4, 2, true, 2, 4 + 300, 4, 7, SI_ROPE_ADJACENT});
         test_attention((attn_case){kernel, 64, 6, 2, false, 3, 4 + 200, 4, 3, SI_ROPE_HALF});
         test_attention((attn_case){kernel, 64, 3, 3, true, 1, 0 + 150, 0, 64, SI_ROPE_ADJACENT}); /* no sinks; empty splits */
         test_attention((attn_case){kernel, 128, 2, 1, false, 1, 1 + 40, 1, 9, SI_ROPE_HALF});
         test_attention((attn_case){kernel, 64, 2, 2, true, 1, 4 + 3, 4, 2, SI_ROPE_HALF}); /* a tiny window */
+        test_attention((attn_case){kernel, 64, 8, 2, true, 2, 4 + 260, 4, 5, SI_ROPE_HALF});    /* 4 per KV head */
+        test_attention((attn_case){kernel, 128, 8, 1, false, 1, 4 + 90, 4, 3, SI_ROPE_ADJACENT}); /* 8 per KV head */
     }
     /* one wave: 32 heads x 24 splits = 768 blocks <= 6 x 132; 25 would leave 8 blocks for a second */
     CHECK(si_cu_attn_splits(1, 32, 3073, 132, 6, 64) == 24);

@@ -12,7 +12,9 @@
  *    and the last block of the (row, head) to finish, found with a counter,
  *    merges all splits. Two kernels do this:
  *    - warp (default): each warp streams its own keys and values with its
- *      own online softmax, no block barrier until the warps merge;
+ *      own online softmax, no block barrier until the warps merge; under
+ *      grouped-query attention one block serves all the query heads of a
+ *      KV head (attend_gqa_kernel), reading each key once for them;
  *    - tiled (SWIFTINFER_CUDA_ATTN=tiled, the first one, measured on an
  *      H200): tiles of scores in shared memory, block barriers between the
  *      score, softmax and value phases.
@@ -180,6 +182,21 @@ struct block_keys {
         kb = static_cast<const KT *>(r.k) + off;
         vb = static_cast<const KT *>(r.v) + off;
     }
+
+    /* Loads key and value j = first + u * stride for each u < N with j < j1
+     * (the warp kernels' step: all of them in flight at once). */
+    template <int N, typename V>
+    __device__ void load_step(V (&kv)[N], V (&vv)[N], int first, int stride, int kv_dim) const {
+#pragma unroll
+        for (int u = 0; u < N; u++) {
+            const int j = first + u * stride;
+            if (j < j1) {
+                const size_t off = (size_t)si_gpu_visible_slot(&r, j) * kv_dim;
+                kv[u].load(kb + off);
+                vv[u].load(vb + off);
+            }
+        }
+    }
 };
 
 template <int HD, typename KT>
@@ -201,10 +218,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_kernel(attn_params p) {
     si_grid_wait();
     si_grid_launch_dependents();
 
-    const block_keys<HD, KT> bk(p, i, h, split, sub * VN);
-    const si_gpu_attn_row &r = bk.r;
-    const int j0 = bk.j0, j1 = bk.j1;
-    const KT *kb = bk.kb, *vb = bk.vb;
+    const auto [r, j0, j1, kb, vb] = block_keys<HD, KT>(p, i, h, split, sub * VN);
 
     for (int d = tid; d < HD; d += ATT_THREADS) {
         qw[d] = a.qrot[(size_t)i * 2 * p.q_dim + h * HD + d];
@@ -318,9 +332,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
     si_grid_launch_dependents();
 
     const block_keys<HD, KT> bk(p, i, h, split, sub * VN);
-    const si_gpu_attn_row &r = bk.r;
-    const int j0 = bk.j0, j1 = bk.j1;
-    const KT *kb = bk.kb, *vb = bk.vb;
+    const auto &[r, j0, j1, kb, vb] = bk;
 
     /* this lane's slice of both rotations of the query */
     float qw[VN], qs[VN];
@@ -339,15 +351,7 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
 
     for (int base = j0 + warp * STEP; base < j1; base += ATT_WARPS * STEP) {
         V kv[WLOADS], vv[WLOADS];
-#pragma unroll
-        for (int u = 0; u < WLOADS; u++) {
-            const int j = base + u * KPW + grp;
-            if (j < j1) {
-                const size_t off = (size_t)si_gpu_visible_slot(&r, j) * p.kv_dim;
-                kv[u].load(kb + off);
-                vv[u].load(vb + off);
-            }
-        }
+        bk.load_step(kv, vv, base + grp, KPW, p.kv_dim);
         float sc[WLOADS], m_step = -INFINITY;
 #pragma unroll
         for (int u = 0; u < WLOADS; u++) {
@@ -419,8 +423,154 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
     });
 }
 
+/* The warp kernel for a KV head shared by G query heads (grouped-query
+ * attention): block (KV head, split, row) reads each key and value once for
+ * all G heads, where the kernel above reads them once per query head. The
+ * G queries (both rotations) sit in shared memory; each lane keeps G online
+ * softmax states; each head's result then ends as in the kernel above. */
+template <int HD, typename KT, int G>
+__global__ void __launch_bounds__(ATT_THREADS) attend_gqa_kernel(attn_params p) {
+    using V = kv_vec<KT>;
+    constexpr int VN = V::N;
+    constexpr int L = HD / VN;
+    constexpr int KPW = 32 / L;
+    constexpr int WLOADS = 4;
+    constexpr int STEP = KPW * WLOADS;
+    static_assert(L <= 32 && 32 % L == 0, "head_dim does not fit a warp");
+
+    const si_cu_attn &a = p.a;
+    const int kvh = blockIdx.x, split = blockIdx.y, i = blockIdx.z, h0 = kvh * G;
+    const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, sub = lane % L, grp = lane / L;
+    __shared__ __align__(16) float qv[G][2][HD]; /* [head][window, sink rotation] */
+    __shared__ float wm[ATT_WARPS][G], wl[ATT_WARPS][G];
+    __shared__ __align__(16) float wacc[ATT_WARPS][G][HD];
+    si_grid_wait();
+    si_grid_launch_dependents();
+
+    const block_keys<HD, KT> bk(p, i, h0, split, sub * VN);
+    const auto &[r, j0, j1, kb, vb] = bk;
+
+    for (int idx = tid; idx < G * 2 * HD; idx += ATT_THREADS) {
+        const int g = idx / (2 * HD), rot = idx / HD % 2, d = idx % HD;
+        qv[g][rot][d] = a.qrot[(size_t)i * 2 * p.q_dim + (size_t)rot * p.q_dim + (size_t)(h0 + g) * HD + d];
+    }
+    __syncthreads();
+
+    float m_run[G], l_run[G], acc[G][VN];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        m_run[g] = -INFINITY;
+        l_run[g] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < VN; e++) acc[g][e] = 0.0f;
+    }
+
+    for (int base = j0 + warp * STEP; base < j1; base += ATT_WARPS * STEP) {
+        V kv[WLOADS] = {}, vv[WLOADS] = {};
+        bk.load_step(kv, vv, base + grp, KPW, p.kv_dim);
+        float sc[WLOADS][G], m_step[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) m_step[g] = -INFINITY;
+#pragma unroll
+        for (int u = 0; u < WLOADS; u++) {
+            const int j = base + u * KPW + grp;
+            float f[VN];
+            kv[u].get(f);
+            const int rot = j < r.n_sinks ? 1 : 0;
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                const float *q = &qv[g][rot][sub * VN];
+                float d = 0.0f;
+#pragma unroll
+                for (int e = 0; e < VN; e++) d += f[e] * q[e];
+                d = si_group_sum<L>(d); /* every lane takes part in the shuffle */
+                sc[u][g] = j < j1 ? d * p.scale : -INFINITY;
+                m_step[g] = fmaxf(m_step[g], sc[u][g]);
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+#pragma unroll
+            for (int o = L; o < 32; o <<= 1) m_step[g] = fmaxf(m_step[g], __shfl_xor_sync(SI_FULL_MASK, m_step[g], o));
+            const float m_new = fmaxf(m_run[g], m_step[g]); /* finite: the step has at least one key */
+            const float corr = expf(m_run[g] - m_new);      /* 0 on the first step */
+            m_run[g] = m_new;
+            l_run[g] *= corr;
+#pragma unroll
+            for (int e = 0; e < VN; e++) acc[g][e] *= corr;
+        }
+#pragma unroll
+        for (int u = 0; u < WLOADS; u++) {
+            if (base + u * KPW + grp >= j1) continue;
+            float f[VN];
+            vv[u].get(f);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                const float w = expf(sc[u][g] - m_run[g]);
+                l_run[g] += w;
+#pragma unroll
+                for (int e = 0; e < VN; e++) acc[g][e] += w * f[e];
+            }
+        }
+    }
+
+    /* per head: sum the warp's groups (they share m_run), then merge the warps */
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int o = L; o < 32; o <<= 1) {
+            l_run[g] += __shfl_xor_sync(SI_FULL_MASK, l_run[g], o);
+#pragma unroll
+            for (int e = 0; e < VN; e++) acc[g][e] += __shfl_xor_sync(SI_FULL_MASK, acc[g][e], o);
+        }
+        if (grp == 0) {
+#pragma unroll
+            for (int e = 0; e < VN; e++) wacc[warp][g][sub * VN + e] = acc[g][e];
+        }
+        if (lane == 0) {
+            wm[warp][g] = m_run[g];
+            wl[warp][g] = l_run[g];
+        }
+    }
+    __syncthreads();
+    for (int g = 0; g < G; g++) {
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, wm[w][g]);
+        float scale_w[ATT_WARPS], L_sum = 0.0f;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) {
+            scale_w[w] = wm[w][g] == -INFINITY ? 0.0f : expf(wm[w][g] - M); /* a warp with no keys */
+            L_sum += wl[w][g] * scale_w[w];
+        }
+        finish_block<HD>(a, i, h0 + g, split, p.q_dim, M, L_sum, [&](int d) {
+            float o = 0.0f;
+#pragma unroll
+            for (int w = 0; w < ATT_WARPS; w++) o += wacc[w][g][d] * scale_w[w];
+            return o;
+        });
+    }
+}
+
+/* Query heads per KV head that attend_gqa_kernel is built for. */
+__host__ __device__ constexpr bool gqa_group_built(int g) { return g == 2 || g == 3 || g == 4 || g == 8; }
+
+template <int HD, typename KT>
+cudaError_t launch_gqa(const attn_params &p, cudaStream_t s) {
+    dim3 grid(p.a.n_kv_heads, p.a.splits, p.a.n_tokens);
+    switch (p.a.n_heads / p.a.n_kv_heads) {
+    case 2: return si_launch(attend_gqa_kernel<HD, KT, 2>, grid, ATT_THREADS, s, p);
+    case 3: return si_launch(attend_gqa_kernel<HD, KT, 3>, grid, ATT_THREADS, s, p);
+    case 4: return si_launch(attend_gqa_kernel<HD, KT, 4>, grid, ATT_THREADS, s, p);
+    case 8: return si_launch(attend_gqa_kernel<HD, KT, 8>, grid, ATT_THREADS, s, p);
+    default: return cudaErrorInvalidValue;
+    }
+}
+
 template <int HD>
 cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
+    if (si_cu_attn_group(p.a.kernel, p.a.n_heads, p.a.n_kv_heads) > 1)
+        return p.a.kv_f16 ? launch_gqa<HD, __half>(p, s) : launch_gqa<HD, float>(p, s);
     dim3 grid(p.a.n_heads, p.a.splits, p.a.n_tokens);
     if (p.a.kernel == SI_CU_ATTN_TILED)
         return p.a.kv_f16 ? si_launch(attend_kernel<HD, __half>, grid, ATT_THREADS, s, p)
@@ -430,11 +580,17 @@ cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
 }
 
 template <int HD, typename KT>
-int occupancy(int kernel) {
+int occupancy(int kernel, int group) {
     int n = 0;
-    cudaError_t e = kernel == SI_CU_ATTN_TILED
-                        ? cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<HD, KT>, ATT_THREADS, 0)
-                        : cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_warp_kernel<HD, KT>, ATT_THREADS, 0);
+    cudaError_t e;
+    switch (kernel == SI_CU_ATTN_TILED ? -1 : group) {
+    case -1: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<HD, KT>, ATT_THREADS, 0); break;
+    case 2: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 2>, ATT_THREADS, 0); break;
+    case 3: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 3>, ATT_THREADS, 0); break;
+    case 4: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 4>, ATT_THREADS, 0); break;
+    case 8: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 8>, ATT_THREADS, 0); break;
+    default: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_warp_kernel<HD, KT>, ATT_THREADS, 0);
+    }
     if (e != cudaSuccess) {
         cudaGetLastError();
         return 0;
@@ -444,9 +600,14 @@ int occupancy(int kernel) {
 
 } // namespace
 
-extern "C" int si_cu_attn_blocks_per_sm(int kernel, int head_dim, bool kv_f16) {
-    if (head_dim == 64) return kv_f16 ? occupancy<64, __half>(kernel) : occupancy<64, float>(kernel);
-    if (head_dim == 128) return kv_f16 ? occupancy<128, __half>(kernel) : occupancy<128, float>(kernel);
+extern "C" int si_cu_attn_group(int kernel, int n_heads, int n_kv_heads) {
+    if (kernel != SI_CU_ATTN_WARP || n_kv_heads < 1 || n_heads % n_kv_heads) return 1;
+    return gqa_group_built(n_heads / n_kv_heads) ? n_heads / n_kv_heads : 1;
+}
+
+extern "C" int si_cu_attn_blocks_per_sm(int kernel, int group, int head_dim, bool kv_f16) {
+    if (head_dim == 64) return kv_f16 ? occupancy<64, __half>(kernel, group) : occupancy<64, float>(kernel, group);
+    if (head_dim == 128) return kv_f16 ? occupancy<128, __half>(kernel, group) : occupancy<128, float>(kernel, group);
     return 0;
 }
 

@@ -9,7 +9,8 @@
  *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9)
  *   SWIFTINFER_CUDA_CUBLAS_QMIN rows from which quantized weights use cuBLAS through an f16
  *                               copy (default 32; never fewer than CUBLAS_MIN)
- *   SWIFTINFER_CUDA_ATTN        warp (default) or tiled: the attend kernel (attention.cu)
+ *   SWIFTINFER_CUDA_ATTN        warp (default), tiled or perhead: the attend kernel (attention.cu;
+ *                               perhead is warp without one block for a KV head's query heads)
  *   SWIFTINFER_CUDA_PDL         0 disables programmatic dependent launch (common.cuh; on by
  *                               default where the GPU has it: compute capability 9.0+)
  *   SWIFTINFER_CUDA_GEMV        reg (default), async or wide: F16/BF16 decode products with
@@ -127,14 +128,17 @@ static int cu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int 
     size_t wide = (size_t)hp->ffn_dim;
     if ((size_t)hp->dim > wide) wide = hp->dim;
     if (q_dim > wide) wide = q_dim;
+    const int group = si_cu_attn_group(cb->attn_kernel, hp->n_heads, hp->n_kv_heads);
     if (!same && !cb->attn_bps_forced) {
-        int bps = si_cu_attn_blocks_per_sm(cb->attn_kernel, hp->head_dim, be->kv_elem_bytes == 2);
+        int bps = si_cu_attn_blocks_per_sm(cb->attn_kernel, group, hp->head_dim, be->kv_elem_bytes == 2);
         cb->attn_blocks_per_sm = bps > 0 ? bps : 6; /* 6: what the tiled kernel fits (80 registers a thread) */
     }
-    /* attention partials: the most (row, head, split) triples any pass of up to `tokens` rows uses */
+    /* attention partials: the most (row, query head, split) triples any
+     * pass of up to `tokens` rows uses (splits as cu_attention sizes them) */
     size_t part = 0;
     for (int t = 1; t <= tokens; t++) {
-        int splits = si_cu_attn_splits(t, hp->n_heads, visible, cb->n_sm, cb->attn_blocks_per_sm, cb->attn_keys_per_split);
+        int splits = si_cu_attn_splits(t, hp->n_heads / group, visible, cb->n_sm, cb->attn_blocks_per_sm,
+                                       cb->attn_keys_per_split);
         size_t blocks = (size_t)t * hp->n_heads * splits;
         if (blocks > part) part = blocks;
     }
@@ -242,15 +246,16 @@ si_backend *si_backend_cuda_create(void) {
         return NULL;
     }
     int kv32 = env_choice("SWIFTINFER_CUDA_KV", (const char *const[]){"f16", "f32", NULL});
-    int tiled = env_choice("SWIFTINFER_CUDA_ATTN", (const char *const[]){"warp", "tiled", NULL});
+    /* the order of SI_CU_ATTN_* */
+    int attn = env_choice("SWIFTINFER_CUDA_ATTN", (const char *const[]){"warp", "tiled", "perhead", NULL});
     /* the order of SI_CU_GEMV_* */
     int gemv = env_choice("SWIFTINFER_CUDA_GEMV", (const char *const[]){"reg", "async", "wide", NULL});
-    if (kv32 < 0 || tiled < 0 || gemv < 0) {
+    if (kv32 < 0 || attn < 0 || gemv < 0) {
         cu_destroy(b);
         return NULL;
     }
     b->kv_elem_bytes = kv32 ? 4 : 2;
-    cb->attn_kernel = tiled ? SI_CU_ATTN_TILED : SI_CU_ATTN_WARP;
+    cb->attn_kernel = attn;
     cb->gemv_kernel = gemv;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);

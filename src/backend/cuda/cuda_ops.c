@@ -180,6 +180,8 @@ static void cu_attention(si_backend *be, const si_hparams *hp, const si_attn_arg
         si_cu_check(cb, cudaErrorInvalidValue, "attention outside a pass (pass_begin stages its rows)");
         return;
     }
+    /* one block per (row, split) serves `group` query heads */
+    const int group = si_cu_attn_group(cb->attn_kernel, hp->n_heads, hp->n_kv_heads);
     si_cu_attn k = {
         .layer = a->layer,
         .n_tokens = a->n_tokens,
@@ -195,8 +197,8 @@ static void cu_attention(si_backend *be, const si_hparams *hp, const si_attn_arg
         .rope = a->rope,
         .qrot = cb->qrot,
         .out = a->out,
-        .splits = si_cu_attn_splits(a->n_tokens, hp->n_heads, cb->pass_max_visible, cb->n_sm, cb->attn_blocks_per_sm,
-                                    cb->attn_keys_per_split),
+        .splits = si_cu_attn_splits(a->n_tokens, hp->n_heads / group, cb->pass_max_visible, cb->n_sm,
+                                    cb->attn_blocks_per_sm, cb->attn_keys_per_split),
         .kernel = cb->attn_kernel,
         .part = cb->part,
         .count = cb->count,

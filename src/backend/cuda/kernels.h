@@ -89,8 +89,10 @@ cudaError_t si_cu_sample(int32_t *ids, float *logits, int n, int n_vocab, const 
 
 /* ---- attention.cu: RoPE, cache store and split-K attention ---- */
 
-/* Which attend kernel (attention.cu says how they differ). */
-enum { SI_CU_ATTN_WARP = 0, SI_CU_ATTN_TILED = 1 };
+/* Which attend kernel (attention.cu says how they differ). WARP serves a
+ * KV head shared by 2, 3, 4 or 8 query heads with one block for all of them;
+ * WARP_PER_HEAD is the same kernel with a block per query head always. */
+enum { SI_CU_ATTN_WARP = 0, SI_CU_ATTN_TILED = 1, SI_CU_ATTN_WARP_PER_HEAD = 2 };
 
 typedef struct {
     int layer, n_tokens;
@@ -103,7 +105,7 @@ typedef struct {
     float *qrot;                 /* scratch [n][2][q_dim]: window and sink rotations */
     float *out;                  /* [n][q_dim] */
     int splits;                  /* key ranges per (row, head) */
-    int kernel;                  /* SI_CU_ATTN_WARP or SI_CU_ATTN_TILED */
+    int kernel;                  /* SI_CU_ATTN_* */
     float *part;                 /* scratch [n][n_heads][splits][head_dim + 2] */
     unsigned *count;             /* [n][n_heads], zero between launches */
 } si_cu_attn;
@@ -112,13 +114,19 @@ typedef struct {
  * attends each (row, head) over its visible keys in `splits` ranges whose
  * partial softmax sums the last block to finish merges. head_dim 64 or 128. */
 cudaError_t si_cu_attention(const si_cu_attn *a, cudaStream_t s);
-/* How many ranges to split each (row, head) into: as many blocks as one
- * wave of blocks_per_sm on each multiprocessor holds, each range at least
+/* How many ranges to split each (row, head) into, for a launch of
+ * n_tokens x n_heads x splits blocks (n_heads: the blocks per row and split,
+ * query heads / si_cu_attn_group): as many blocks as one wave of
+ * blocks_per_sm on each multiprocessor holds, each range at least
  * keys_per_split keys, at most 64 ranges. */
 int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int blocks_per_sm, int keys_per_split);
-/* Blocks of that attend kernel a multiprocessor runs at once (its register
- * and shared memory use on this device); 0 when it cannot be told. */
-int si_cu_attn_blocks_per_sm(int kernel, int head_dim, bool kv_f16);
+/* Query heads one attend block serves (1, or the GQA group size for the
+ * WARP kernel): a launch has n_heads / group blocks per (row, split). */
+int si_cu_attn_group(int kernel, int n_heads, int n_kv_heads);
+/* Blocks of that attend kernel (for that group size) a multiprocessor runs
+ * at once (its register and shared memory use on this device); 0 when it
+ * cannot be told. */
+int si_cu_attn_blocks_per_sm(int kernel, int group, int head_dim, bool kv_f16);
 
 #ifdef __cplusplus
 }
