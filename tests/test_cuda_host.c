@@ -38,6 +38,7 @@ static void test_attn_rows(void) {
         int64_t *held = malloc(sizeof(int64_t) * c.slots); /* which stream index each slot holds */
         int *want = malloc(sizeof(int) * (c.cfg.sinks + c.cfg.window + 2));
         si_gpu_attn_row *rows = malloc(sizeof *rows * c.cfg.chunk);
+        si_gpu_attn_group *groups = malloc(sizeof *groups * c.cfg.chunk);
         for (int s = 0; s < c.slots; s++) held[s] = -1;
         int bad = 0;
         for (int64_t t0 = 0; t0 < 3 * (c.cfg.sinks + c.cfg.window) + 40;) {
@@ -60,9 +61,27 @@ static void test_attn_rows(void) {
                     bad += held[slot] != expect;
                 }
             }
+            /* groups of up to 8 rows: each row sees, through its group's view, exactly its own keys in
+             * its own order; a chunk of one session always groups */
+            int ng = si_gpu_attn_groups(rows, n, 8, groups), covered = 0;
+            bad += ng != (n + 7) / 8;
+            for (int g = 0; g < ng; g++) {
+                const si_gpu_attn_row *v = &groups[g].view;
+                bad += groups[g].row0 != covered || v->n_sinks + v->n_win > c.cfg.sinks + c.slots;
+                for (int i = groups[g].row0; i < groups[g].row0 + groups[g].n_rows; i++) {
+                    const si_gpu_attn_row *r = &rows[i];
+                    int k = 0;
+                    for (int j = 0; j < v->n_sinks + v->n_win; j++)
+                        if (si_gpu_group_sees(v, r, j)) bad += k >= r->n_sinks + r->n_win || si_gpu_visible_slot(v, j) != si_gpu_visible_slot(r, k++);
+                    bad += k != r->n_sinks + r->n_win;
+                }
+                covered += groups[g].n_rows;
+            }
+            bad += covered != n;
             t0 += n;
         }
         CHECKF(bad == 0, "S=%d W=%d C=%d: %d mismatches", c.cfg.sinks, c.cfg.window, c.cfg.chunk, bad);
+        free(groups);
         free(held);
         free(want);
         free(rows);
@@ -76,6 +95,9 @@ static void test_attn_rows(void) {
     CHECK(rows[0].store_slot == si_cache_slot(&a, 30) && rows[0].n_sinks == 4 && rows[0].n_win == 9);
     CHECK(rows[3].store_slot == si_cache_slot(&b, 4) && rows[3].n_sinks == 0 && rows[3].n_win == 4);
     CHECK(si_gpu_attn_rows(runs, 2, rows, 3) != 0); /* a run past the pass's rows */
+    /* rows of two caches never share a group */
+    si_gpu_attn_group groups[4];
+    CHECK(si_gpu_attn_groups(rows, 4, 8, groups) == 2 && groups[1].row0 == 1 && groups[1].n_rows == 3);
 }
 
 static void test_planar(void) {

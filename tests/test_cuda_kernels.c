@@ -3,8 +3,10 @@
  * the dequantized weights (the CPU's quantized path rounds activations to 8
  * bits, the GPU's does not) — on random data, for every weight type, row
  * counts on both sides of the cuBLAS threshold, both RoPE pairings, f32 and
- * f16 caches, several sessions in one pass. Then times the decode kernels on
- * Llama-2-7B shapes (GB/s). Skips (77) without a CUDA device. */
+ * f16 caches, several sessions in one pass, each attention kernel. Then
+ * times the decode kernels on Llama-2-7B shapes (GB/s), attention with
+ * Llama-3-8B's grouped heads, and the attention of a 512-row prefill chunk.
+ * Skips (77) without a CUDA device. */
 #include "backend/backend.h"
 #include "engine/engine.h"
 #include "testutil.h"
@@ -511,6 +513,61 @@ static void bench_7b(const char *attn, const char *gemv, int which, int kv_heads
     free(x);
 }
 
+/* Times the attention of one 512-row prefill chunk after a full window
+ * (sink 4, window 2044: every row sees 2048 keys), Llama-2-7B's heads, or
+ * Llama-3-8B's with kv_heads 8; reports query-key pairs per second. */
+typedef struct {
+    si_backend *cu;
+    si_hparams hp;
+    si_attn_args att;
+} prefill_ctx;
+static void op_prefill_attn(void *p) {
+    prefill_ctx *b = p;
+    b->cu->attention(b->cu, &b->hp, &b->att);
+}
+static void bench_prefill_attn(const char *attn, int kv_heads) {
+    enum { S = 4, W = 2044, C = 512, HD = 128 };
+    si_backend *cu = cuda_with("f16", attn);
+    prefill_ctx b = {.cu = cu,
+                     .hp = {.dim = 4096, .n_layers = 1, .n_heads = 32, .n_kv_heads = kv_heads, .head_dim = HD,
+                            .ffn_dim = 11008, .rope_theta = 10000.0f, .rope_linear_scale = 1.0f, .rope_style = SI_ROPE_HALF}};
+    const int kv_dim = kv_heads * HD, q_dim = 32 * HD;
+    si_kvcache c = {.cfg = {.sinks = S, .window = W, .chunk = C}, .n_layers = 1, .kv_dim = kv_dim, .slots = S + W + C,
+                    .elem_bytes = 2, .n_seen = 100000};
+    size_t elems = (size_t)c.slots * kv_dim;
+    uint16_t *kv = malloc(elems * 2);
+    for (size_t i = 0; i < elems; i++) kv[i] = si_f32_to_f16(frand(-1, 1));
+    c.k = to_dev(cu, kv, elems * 2);
+    c.v = to_dev(cu, kv, elems * 2);
+    free(kv);
+    CHECKF(cu->reserve(cu, &b.hp, C, S + W + 1) == 0, "%s", si_last_error());
+    double *rope = malloc((size_t)C * 3 * HD * sizeof(double));
+    for (int i = 0; i < C; i++) {
+        int64_t t = c.n_seen + i;
+        rope_row(rope + (size_t)i * 3 * HD, si_cache_key_pos(&c, t), &b.hp);
+        rope_row(rope + (size_t)i * 3 * HD + HD, si_cache_query_window_pos(&c, t), &b.hp);
+        rope_row(rope + (size_t)i * 3 * HD + 2 * HD, si_cache_query_sink_pos(&c, t), &b.hp);
+    }
+    float *q = rand_vec((size_t)C * q_dim, -1, 1);
+    float *dq = to_dev(cu, q, (size_t)C * q_dim * 4), *dk = to_dev(cu, q, (size_t)C * kv_dim * 4),
+          *dv = to_dev(cu, q, (size_t)C * kv_dim * 4), *dout = cu->alloc(cu, (size_t)C * q_dim * 4);
+    double *drope = to_dev(cu, rope, (size_t)C * 3 * HD * sizeof(double));
+    si_attn_run run = {&c, c.n_seen, 0, C};
+    si_pass pass = {.n_tokens = C, .runs = &run, .n_runs = 1, .max_visible = S + W + 1, .recordable = false};
+    CHECKF(cu->pass_begin(cu, &pass) == 0, "%s", si_last_error());
+    b.att = (si_attn_args){.layer = 0, .n_tokens = C, .q = dq, .k = dk, .v = dv, .out = dout, .rope = drope,
+                           .runs = &run, .n_runs = 1};
+    double t = time_op(cu, op_prefill_attn, &b, 10);
+    CHECKF(cu->pass_end(cu) == 0 && cu->sync(cu) == 0, "%s", si_last_error());
+    printf("  %-8s 512 rows x 2048 keys x 32/%-2d heads: %8.1f us  %6.1f G query-key pairs/s\n", attn, kv_heads,
+           t * 1e6, (double)C * (S + W) * 32 / t / 1e9);
+    void *bufs[] = {dq, dk, dv, dout, drope, c.k, c.v};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu->free(cu, bufs[i]);
+    free(q);
+    free(rope);
+    cu->destroy(cu);
+}
+
 int main(void) {
     quick = getenv("SI_TEST_QUICK") && atoi(getenv("SI_TEST_QUICK"));
     si_backend *cu = cuda_with("f32", "warp");
@@ -585,6 +642,11 @@ int main(void) {
         printf("\nattention with 4 query heads per KV head (Llama-3-8B: 32 query, 8 KV heads):\n");
         bench_7b("warp", "reg", BENCH_ATTN, 8);
         bench_7b("perhead", "reg", BENCH_ATTN, 8);
+        printf("\nprefill attention (warp: rows of a chunk in groups; perhead: a block per row and head):\n");
+        for (int kv = 32; kv >= 8; kv -= 24) {
+            bench_prefill_attn("warp", kv);
+            bench_prefill_attn("perhead", kv);
+        }
     }
     return si_test_finish("test_cuda_kernels");
 }

@@ -33,6 +33,37 @@ int si_gpu_attn_rows(const si_attn_run *runs, int n_runs, si_gpu_attn_row *rows,
     return 0;
 }
 
+/* Adds row r to the group view v if it fits (si_gpu_attn_groups). */
+static bool group_take(si_gpu_attn_row *v, const si_gpu_attn_row *r) {
+    if (r->k != v->k || r->v != v->v || r->slots != v->slots || r->sinks != v->sinks) return false;
+    if (r->n_win > 0) {
+        if (v->n_win == 0) {
+            v->win_slot = r->win_slot; /* the rows so far see sinks only */
+            v->n_win = r->n_win;
+        } else {
+            const int ring = v->slots - v->sinks;
+            const int start = (r->win_slot - v->win_slot + ring) % ring;
+            if (start > v->n_win || start + r->n_win > ring) return false;
+            if (start + r->n_win > v->n_win) v->n_win = start + r->n_win;
+        }
+    } else if (v->n_win > 0) {
+        return false; /* a sink-only row after windowed ones: not a chunk's order */
+    }
+    if (r->n_sinks > v->n_sinks) v->n_sinks = r->n_sinks;
+    return true;
+}
+
+int si_gpu_attn_groups(const si_gpu_attn_row *rows, int n_rows, int max_rows, si_gpu_attn_group *groups) {
+    int n = 0;
+    for (int i = 0; i < n_rows;) {
+        si_gpu_attn_group g = {.row0 = i, .n_rows = 1, .view = rows[i]};
+        while (i + g.n_rows < n_rows && g.n_rows < max_rows && group_take(&g.view, &rows[i + g.n_rows])) g.n_rows++;
+        groups[n++] = g;
+        i += g.n_rows;
+    }
+    return n;
+}
+
 int si_gpu_planar_layout(si_dtype t, int64_t rows, int64_t cols, si_gpu_planar *p) {
     if (t != SI_DTYPE_Q8_0 && t != SI_DTYPE_Q4_0 && t != SI_DTYPE_Q4_1)
         return si_fail("%s is not a block-quantized type", si_dtype_name(t));

@@ -14,6 +14,7 @@
 
 #include "backend.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,33 @@ static inline SI_HOST_DEVICE int si_gpu_visible_slot(const si_gpu_attn_row *r, i
 /* Fills rows[first..first+n) of every run; the runs must cover n_rows rows
  * in order (forward.c checks that). 0 or -1 with an error. */
 int si_gpu_attn_rows(const si_attn_run *runs, int n_runs, si_gpu_attn_row *rows, int n_rows);
+
+/* Consecutive rows of a pass that one attention block serves together (a
+ * prefill chunk of one session: neighbouring rows see nearly the same
+ * keys). view is the union of their views: sinks 0..view.n_sinks-1, then
+ * view.n_win window keys from view.win_slot around the ring; each row of
+ * the group sees a prefix of those sinks and a contiguous run of that
+ * window (si_gpu_group_sees). view.store_slot is unused. */
+typedef struct {
+    int32_t row0, n_rows;
+    si_gpu_attn_row view;
+} si_gpu_attn_group;
+
+/* Whether key j of a group's view (sinks first) is one that row r of the
+ * group sees. */
+static inline SI_HOST_DEVICE bool si_gpu_group_sees(const si_gpu_attn_row *view, const si_gpu_attn_row *r, int j) {
+    if (j < view->n_sinks) return j < r->n_sinks;
+    if (r->n_win == 0) return false;
+    const int ring = view->slots - view->sinks;
+    const int start = (r->win_slot - view->win_slot + ring) % ring, o = j - view->n_sinks;
+    return o >= start && o < start + r->n_win;
+}
+
+/* Splits rows[0..n_rows) into groups of at most max_rows consecutive rows
+ * (into groups[], which holds n_rows); returns how many. A row joins the
+ * group before it when it has the same cache and its window starts within
+ * or right after the group's and ends within one ring of its start. */
+int si_gpu_attn_groups(const si_gpu_attn_row *rows, int n_rows, int max_rows, si_gpu_attn_group *groups);
 
 /* Planar quantized layout of a rows x cols matrix (cols a multiple of 32);
  * byte offsets of its three parts and the total size. */

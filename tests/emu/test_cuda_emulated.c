@@ -5,10 +5,11 @@
  *   - GEMV, every weight type (quantized ones packed planar as the backend
  *     packs them), 1 to 12 activation rows, the three epilogues, and the
  *     cp.async and wide kernels for F16/BF16;
- *   - attention, both kernels, f16 and f32 caches, head sizes 64 and 128,
- *     GQA, with and without sinks, windows that wrap the ring, 1 to 64
- *     splits (empty ones too), several rows per launch; the stored key and
- *     value, and the split counters left at zero;
+ *   - attention, every kernel, f16 and f32 caches, head sizes 64 and 128,
+ *     1 to 8 query heads per KV head, with and without sinks, windows that
+ *     wrap the ring, 1 to 64 splits (empty ones too), several rows per
+ *     launch, prefill chunks served in row groups; the stored key and value,
+ *     and the split counters left at zero;
  *   - RMSNorm, SwiGLU, add, f16/bf16 rounding, embedding rows, argmax,
  *     quantized rows expanded to f16;
  *   - sampling: the token each spec picks equals the CPU sampler's
@@ -18,6 +19,7 @@
  * launch, CUDA graphs, cuBLAS) is test_cuda_kernels' and test_cuda's. */
 #include "backend/cuda/kernels.h"
 #include "format/quantize.h"
+#include "kvcache/kvcache.h"
 #include "sampling/sample_spec.h"
 #include "swiftinfer.h"
 #include "../testutil.h"
@@ -147,6 +149,12 @@ typedef struct {
     int kernel, head_dim, n_heads, n_kv_heads;
     bool f16;
     int n_rows, slots, sinks, splits, style;
+    /* chunk: the rows are a prefill chunk at stream position t0 of a cache
+     * with window slots - sinks - n_rows (kvcache.h's policy), served in row
+     * groups (si_gpu_attn_groups) by the kernels that take them; otherwise
+     * every row has its own, unrelated window */
+    bool chunk;
+    int t0;
 } attn_case;
 
 static void rotate_ref(const float *x, const double *cs, int hd, int style, float *out) {
@@ -182,7 +190,17 @@ static void test_attention(attn_case c) {
     }
     int n = c.n_rows, ring = c.slots - c.sinks;
     si_gpu_attn_row *rows = calloc(n, sizeof *rows);
-    for (int i = 0; i < n; i++) {
+    si_gpu_attn_group *groups = calloc(n, sizeof *groups);
+    int n_groups = 0, group_rows = 1;
+    if (c.chunk) {
+        si_kvcache cache = {.cfg = {.sinks = c.sinks, .window = ring - n, .chunk = n}, .slots = c.slots, .k = kc, .v = vc};
+        si_attn_run run = {.cache = &cache, .t0 = c.t0, .first = 0, .n = n};
+        CHECK(si_gpu_attn_rows(&run, 1, rows, n) == 0);
+        group_rows = si_cu_attn_group_rows(c.kernel, c.n_heads, c.n_kv_heads);
+        if (group_rows > 1) n_groups = si_gpu_attn_groups(rows, n, group_rows, groups);
+        CHECK(group_rows == 1 || n_groups == (n + group_rows - 1) / group_rows); /* a chunk always groups */
+    }
+    for (int i = 0; i < n && !c.chunk; i++) {
         si_gpu_attn_row *r = &rows[i];
         r->k = kc;
         r->v = vc;
@@ -210,7 +228,7 @@ static void test_attention(attn_case c) {
     si_cu_attn a = {.layer = layer, .n_tokens = n, .n_heads = c.n_heads, .n_kv_heads = c.n_kv_heads,
                     .head_dim = hd, .rope_style = c.style, .kv_f16 = c.f16, .rows = rows, .q = q, .k = k, .v = v,
                     .rope = rope, .qrot = qrot, .out = out, .splits = c.splits, .kernel = c.kernel, .part = part,
-                    .count = count};
+                    .count = count, .groups = n_groups ? groups : NULL, .n_groups = n_groups};
     CHECK(si_cu_attention(&a, NULL) == cudaSuccess);
 
     /* reference: every row's key and value stored first (as the kernels do), then attention */
@@ -266,10 +284,13 @@ static void test_attention(attn_case c) {
     bool counters_zero = true;
     for (size_t i = 0; i < (size_t)n * c.n_heads; i++) counters_zero &= count[i] == 0;
     const int group = si_cu_attn_group(c.kernel, c.n_heads, c.n_kv_heads);
-    printf("attention %-5s (%d per block) hd %3d heads %2d/%-2d %s rows %d slots %4d sinks %d splits %2d %s: %.2e (store %.1e)\n",
-           c.kernel == SI_CU_ATTN_TILED ? "tiled" : c.kernel == SI_CU_ATTN_WARP ? "warp" : "perhead", group, hd, c.n_heads, c.n_kv_heads, c.f16 ? "f16" : "f32", n,
+    printf("attention %-7s (%d heads x %d rows per block) hd %3d heads %2d/%-2d %s rows %2d slots %4d sinks %d splits %2d "
+           "%s: %.2e (store %.1e)\n",
+           c.kernel == SI_CU_ATTN_TILED ? "tiled" : c.kernel == SI_CU_ATTN_WARP ? "warp" : "perhead", group,
+           n_groups ? group_rows : 1, hd, c.n_heads, c.n_kv_heads, c.f16 ? "f16" : "f32", n,
            c.slots, c.sinks, c.splits, c.style == SI_ROPE_HALF ? "half" : "adjacent", e, store_err);
     CHECK(e < 1e-5 && store_err == 0 && counters_zero);
+    free(groups);
     free(kc), free(vc), free(ks), free(vs), free(rows), free(q), free(k), free(v), free(rope), free(out);
     free(qrot), free(part), free(count), free(want), free(sc), free(qw), free(qs);
 }
@@ -472,14 +493,19 @@ int main(void) {
     /* the warp kernel serves the GQA cases with one block per KV head, perhead with one per query head */
     for (int kn = 0; kn < 3; kn++) {
         int kernel = (int[]){SI_CU_ATTN_WARP, SI_CU_ATTN_TILED, SI_CU_ATTN_WARP_PER_HEAD}[kn];
-        test_attention((attn_case){kernel, 128, 4, 4, true, 1, 4 + 300, 4, 1, SI_ROPE_HALF});
-        test_attention((attn_case){kernel, 128, 4, 2, true, 2, 4 + 300, 4, 7, SI_ROPE_ADJACENT});
-        test_attention((attn_case){kernel, 64, 6, 2, false, 3, 4 + 200, 4, 3, SI_ROPE_HALF});
-        test_attention((attn_case){kernel, 64, 3, 3, true, 1, 0 + 150, 0, 64, SI_ROPE_ADJACENT}); /* no sinks; empty splits */
-        test_attention((attn_case){kernel, 128, 2, 1, false, 1, 1 + 40, 1, 9, SI_ROPE_HALF});
-        test_attention((attn_case){kernel, 64, 2, 2, true, 1, 4 + 3, 4, 2, SI_ROPE_HALF}); /* a tiny window */
-        test_attention((attn_case){kernel, 64, 8, 2, true, 2, 4 + 260, 4, 5, SI_ROPE_HALF});    /* 4 per KV head */
-        test_attention((attn_case){kernel, 128, 8, 1, false, 1, 4 + 90, 4, 3, SI_ROPE_ADJACENT}); /* 8 per KV head */
+        test_attention((attn_case){kernel, 128, 4, 4, true, 1, 4 + 300, 4, 1, SI_ROPE_HALF, false, 0});
+        test_attention((attn_case){kernel, 128, 4, 2, true, 2, 4 + 300, 4, 7, SI_ROPE_ADJACENT, false, 0});
+        test_attention((attn_case){kernel, 64, 6, 2, false, 3, 4 + 200, 4, 3, SI_ROPE_HALF, false, 0});
+        test_attention((attn_case){kernel, 64, 3, 3, true, 1, 0 + 150, 0, 64, SI_ROPE_ADJACENT, false, 0}); /* no sinks; empty splits */
+        test_attention((attn_case){kernel, 128, 2, 1, false, 1, 1 + 40, 1, 9, SI_ROPE_HALF, false, 0});
+        test_attention((attn_case){kernel, 64, 2, 2, true, 1, 4 + 3, 4, 2, SI_ROPE_HALF, false, 0}); /* a tiny window */
+        test_attention((attn_case){kernel, 64, 8, 2, true, 2, 4 + 260, 4, 5, SI_ROPE_HALF, false, 0});    /* 4 per KV head */
+        test_attention((attn_case){kernel, 128, 8, 1, false, 1, 4 + 90, 4, 3, SI_ROPE_ADJACENT, false, 0}); /* 8 per KV head */
+        /* prefill chunks: a full window around the ring, a session's start (sink rows), no sinks */
+        test_attention((attn_case){kernel, 64, 4, 4, true, 20, 4 + 64 + 20, 4, 3, SI_ROPE_HALF, true, 150});
+        test_attention((attn_case){kernel, 128, 6, 2, false, 7, 4 + 16 + 7, 4, 2, SI_ROPE_ADJACENT, true, 0});
+        test_attention((attn_case){kernel, 64, 8, 4, true, 13, 0 + 40 + 13, 0, 1, SI_ROPE_HALF, true, 40});
+        test_attention((attn_case){kernel, 64, 8, 2, true, 9, 4 + 30 + 9, 4, 4, SI_ROPE_HALF, true, 71});
     }
     /* one wave: 32 heads x 24 splits = 768 blocks <= 6 x 132; 25 would leave 8 blocks for a second */
     CHECK(si_cu_attn_splits(1, 32, 3073, 132, 6, 64) == 24);

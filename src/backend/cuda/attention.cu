@@ -14,7 +14,8 @@
  *    - warp (default): each warp streams its own keys and values with its
  *      own online softmax, no block barrier until the warps merge; under
  *      grouped-query attention one block serves all the query heads of a
- *      KV head (attend_gqa_kernel), reading each key once for them;
+ *      KV head, and in a prefill one block serves several rows of a chunk
+ *      (attend_group_kernel), reading each key once for all of them;
  *    - tiled (SWIFTINFER_CUDA_ATTN=tiled, the first one, measured on an
  *      H200): tiles of scores in shared memory, block barriers between the
  *      score, softmax and value phases.
@@ -163,7 +164,7 @@ __device__ void finish_block(const si_cu_attn &a, int i, int h, int split, int q
 }
 
 /* What an attend block reads: its split's range [j0, j1) of row i's visible
- * keys, and the cache's key and value rows of its KV head, offset to the
+ * keys (or of a group's view), and the cache's key and value rows of its KV head, offset to the
  * lane's `col` (each key row is then `slot * kv_dim` further). */
 template <int HD, typename KT>
 struct block_keys {
@@ -171,9 +172,13 @@ struct block_keys {
     int j0, j1;
     const KT *kb, *vb;
 
-    __device__ block_keys(const attn_params &p, int i, int h, int split, int col) {
+    __device__ block_keys(const attn_params &p, int i, int h, int split, int col)
+        : block_keys(p, p.a.rows[i], h, split, col) {}
+
+    /* the same for a group's view of several rows' keys */
+    __device__ block_keys(const attn_params &p, const si_gpu_attn_row &view, int h, int split, int col) {
         const si_cu_attn &a = p.a;
-        r = a.rows[i];
+        r = view;
         const int n_vis = r.n_sinks + r.n_win, per = (n_vis + a.splits - 1) / a.splits;
         j0 = min(split * per, n_vis);
         j1 = min(j0 + per, n_vis);
@@ -423,81 +428,103 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_warp_kernel(attn_params p)
     });
 }
 
-/* The warp kernel for a KV head shared by G query heads (grouped-query
- * attention): block (KV head, split, row) reads each key and value once for
- * all G heads, where the kernel above reads them once per query head. The
- * G queries (both rotations) sit in shared memory; each lane keeps G online
- * softmax states; each head's result then ends as in the kernel above. */
-template <int HD, typename KT, int G>
-__global__ void __launch_bounds__(ATT_THREADS) attend_gqa_kernel(attn_params p) {
+/* The warp kernel for several queries that read the same keys: the G query
+ * heads of one KV head (grouped-query attention) of R consecutive rows of
+ * one session (a prefill chunk, si_gpu_attn_group). Block (KV head, split,
+ * row or group) reads each key and value once for all G x R queries, where
+ * the kernel above reads them once per query head and row. The queries (both
+ * rotations) sit in shared memory; each lane keeps one online softmax per
+ * query; a key that a query's row does not see scores -inf for it. Each
+ * (row, head) then ends as in the kernel above. R = 1: block z is row z. */
+template <int HD, typename KT, int G, int R>
+__global__ void __launch_bounds__(ATT_THREADS) attend_group_kernel(attn_params p) {
     using V = kv_vec<KT>;
     constexpr int VN = V::N;
     constexpr int L = HD / VN;
     constexpr int KPW = 32 / L;
     constexpr int WLOADS = 4;
     constexpr int STEP = KPW * WLOADS;
+    constexpr int Q = G * R; /* query q: head h0 + q % G of row row0 + q / G */
     static_assert(L <= 32 && 32 % L == 0, "head_dim does not fit a warp");
 
     const si_cu_attn &a = p.a;
-    const int kvh = blockIdx.x, split = blockIdx.y, i = blockIdx.z, h0 = kvh * G;
+    const int kvh = blockIdx.x, split = blockIdx.y, h0 = kvh * G;
     const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, sub = lane % L, grp = lane / L;
-    __shared__ __align__(16) float qv[G][2][HD]; /* [head][window, sink rotation] */
-    __shared__ float wm[ATT_WARPS][G], wl[ATT_WARPS][G];
-    __shared__ __align__(16) float wacc[ATT_WARPS][G][HD];
+    __shared__ __align__(16) float qv[Q][2][HD]; /* [query][window, sink rotation] */
+    __shared__ si_gpu_attn_row row_of[R];
+    __shared__ float wm[ATT_WARPS][Q], wl[ATT_WARPS][Q];
+    __shared__ __align__(16) float wacc[ATT_WARPS][Q][HD];
     si_grid_wait();
     si_grid_launch_dependents();
 
-    const block_keys<HD, KT> bk(p, i, h0, split, sub * VN);
+    int row0 = blockIdx.z, n_rows = 1;
+    si_gpu_attn_row view;
+    if constexpr (R == 1) {
+        view = a.rows[row0];
+    } else {
+        const si_gpu_attn_group &grp_rows = a.groups[blockIdx.z];
+        row0 = grp_rows.row0;
+        n_rows = grp_rows.n_rows;
+        view = grp_rows.view;
+        if (tid < n_rows) row_of[tid] = a.rows[row0 + tid];
+    }
+    const block_keys<HD, KT> bk(p, view, h0, split, sub * VN);
     const auto &[r, j0, j1, kb, vb] = bk;
 
-    for (int idx = tid; idx < G * 2 * HD; idx += ATT_THREADS) {
-        const int g = idx / (2 * HD), rot = idx / HD % 2, d = idx % HD;
-        qv[g][rot][d] = a.qrot[(size_t)i * 2 * p.q_dim + (size_t)rot * p.q_dim + (size_t)(h0 + g) * HD + d];
+    for (int idx = tid; idx < Q * 2 * HD; idx += ATT_THREADS) {
+        const int q = idx / (2 * HD), rot = idx / HD % 2, d = idx % HD, rr = q / G;
+        qv[q][rot][d] = rr < n_rows ? a.qrot[(size_t)(row0 + rr) * 2 * p.q_dim + (size_t)rot * p.q_dim +
+                                             (size_t)(h0 + q % G) * HD + d]
+                                    : 0.0f;
     }
     __syncthreads();
 
-    float m_run[G], l_run[G], acc[G][VN];
+    float m_run[Q], l_run[Q], acc[Q][VN];
 #pragma unroll
-    for (int g = 0; g < G; g++) {
-        m_run[g] = -INFINITY;
-        l_run[g] = 0.0f;
+    for (int q = 0; q < Q; q++) {
+        m_run[q] = -INFINITY;
+        l_run[q] = 0.0f;
 #pragma unroll
-        for (int e = 0; e < VN; e++) acc[g][e] = 0.0f;
+        for (int e = 0; e < VN; e++) acc[q][e] = 0.0f;
     }
 
     for (int base = j0 + warp * STEP; base < j1; base += ATT_WARPS * STEP) {
         V kv[WLOADS] = {}, vv[WLOADS] = {};
         bk.load_step(kv, vv, base + grp, KPW, p.kv_dim);
-        float sc[WLOADS][G], m_step[G];
+        float sc[WLOADS][Q], m_step[Q];
 #pragma unroll
-        for (int g = 0; g < G; g++) m_step[g] = -INFINITY;
+        for (int q = 0; q < Q; q++) m_step[q] = -INFINITY;
 #pragma unroll
         for (int u = 0; u < WLOADS; u++) {
             const int j = base + u * KPW + grp;
             float f[VN];
             kv[u].get(f);
             const int rot = j < r.n_sinks ? 1 : 0;
+            bool sees[R];
 #pragma unroll
-            for (int g = 0; g < G; g++) {
-                const float *q = &qv[g][rot][sub * VN];
+            for (int rr = 0; rr < R; rr++) sees[rr] = j < j1 && (R == 1 || (rr < n_rows && si_gpu_group_sees(&r, &row_of[rr], j)));
+#pragma unroll
+            for (int q = 0; q < Q; q++) {
+                const float *qq = &qv[q][rot][sub * VN];
                 float d = 0.0f;
 #pragma unroll
-                for (int e = 0; e < VN; e++) d += f[e] * q[e];
+                for (int e = 0; e < VN; e++) d += f[e] * qq[e];
                 d = si_group_sum<L>(d); /* every lane takes part in the shuffle */
-                sc[u][g] = j < j1 ? d * p.scale : -INFINITY;
-                m_step[g] = fmaxf(m_step[g], sc[u][g]);
+                sc[u][q] = sees[q / G] ? d * p.scale : -INFINITY;
+                m_step[q] = fmaxf(m_step[q], sc[u][q]);
             }
         }
 #pragma unroll
-        for (int g = 0; g < G; g++) {
+        for (int q = 0; q < Q; q++) {
 #pragma unroll
-            for (int o = L; o < 32; o <<= 1) m_step[g] = fmaxf(m_step[g], __shfl_xor_sync(SI_FULL_MASK, m_step[g], o));
-            const float m_new = fmaxf(m_run[g], m_step[g]); /* finite: the step has at least one key */
-            const float corr = expf(m_run[g] - m_new);      /* 0 on the first step */
-            m_run[g] = m_new;
-            l_run[g] *= corr;
+            for (int o = L; o < 32; o <<= 1) m_step[q] = fmaxf(m_step[q], __shfl_xor_sync(SI_FULL_MASK, m_step[q], o));
+            const float m_new = fmaxf(m_run[q], m_step[q]);
+            if (m_new == -INFINITY) continue; /* no key of this query's row yet: nothing to rescale */
+            const float corr = expf(m_run[q] - m_new); /* 0 on its first keys */
+            m_run[q] = m_new;
+            l_run[q] *= corr;
 #pragma unroll
-            for (int e = 0; e < VN; e++) acc[g][e] *= corr;
+            for (int e = 0; e < VN; e++) acc[q][e] *= corr;
         }
 #pragma unroll
         for (int u = 0; u < WLOADS; u++) {
@@ -505,72 +532,96 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_gqa_kernel(attn_params p) 
             float f[VN];
             vv[u].get(f);
 #pragma unroll
-            for (int g = 0; g < G; g++) {
-                const float w = expf(sc[u][g] - m_run[g]);
-                l_run[g] += w;
+            for (int q = 0; q < Q; q++) {
+                const float w = sc[u][q] == -INFINITY ? 0.0f : expf(sc[u][q] - m_run[q]);
+                l_run[q] += w;
 #pragma unroll
-                for (int e = 0; e < VN; e++) acc[g][e] += w * f[e];
+                for (int e = 0; e < VN; e++) acc[q][e] += w * f[e];
             }
         }
     }
 
-    /* per head: sum the warp's groups (they share m_run), then merge the warps */
+    /* per query: sum the warp's groups (they share m_run), then merge the warps */
 #pragma unroll
-    for (int g = 0; g < G; g++) {
+    for (int q = 0; q < Q; q++) {
 #pragma unroll
         for (int o = L; o < 32; o <<= 1) {
-            l_run[g] += __shfl_xor_sync(SI_FULL_MASK, l_run[g], o);
+            l_run[q] += __shfl_xor_sync(SI_FULL_MASK, l_run[q], o);
 #pragma unroll
-            for (int e = 0; e < VN; e++) acc[g][e] += __shfl_xor_sync(SI_FULL_MASK, acc[g][e], o);
+            for (int e = 0; e < VN; e++) acc[q][e] += __shfl_xor_sync(SI_FULL_MASK, acc[q][e], o);
         }
         if (grp == 0) {
 #pragma unroll
-            for (int e = 0; e < VN; e++) wacc[warp][g][sub * VN + e] = acc[g][e];
+            for (int e = 0; e < VN; e++) wacc[warp][q][sub * VN + e] = acc[q][e];
         }
         if (lane == 0) {
-            wm[warp][g] = m_run[g];
-            wl[warp][g] = l_run[g];
+            wm[warp][q] = m_run[q];
+            wl[warp][q] = l_run[q];
         }
     }
     __syncthreads();
-    for (int g = 0; g < G; g++) {
+    for (int q = 0; q < G * n_rows; q++) {
         float M = -INFINITY;
 #pragma unroll
-        for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, wm[w][g]);
+        for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, wm[w][q]);
         float scale_w[ATT_WARPS], L_sum = 0.0f;
 #pragma unroll
         for (int w = 0; w < ATT_WARPS; w++) {
-            scale_w[w] = wm[w][g] == -INFINITY ? 0.0f : expf(wm[w][g] - M); /* a warp with no keys */
-            L_sum += wl[w][g] * scale_w[w];
+            scale_w[w] = wm[w][q] == -INFINITY ? 0.0f : expf(wm[w][q] - M); /* a warp with no keys */
+            L_sum += wl[w][q] * scale_w[w];
         }
-        finish_block<HD>(a, i, h0 + g, split, p.q_dim, M, L_sum, [&](int d) {
+        /* a split may hold no key of this row: its partial is (-inf, 0, 0), which the merge skips */
+        finish_block<HD>(a, row0 + q / G, h0 + q % G, split, p.q_dim, M, L_sum, [&](int d) {
             float o = 0.0f;
 #pragma unroll
-            for (int w = 0; w < ATT_WARPS; w++) o += wacc[w][g][d] * scale_w[w];
+            for (int w = 0; w < ATT_WARPS; w++) o += wacc[w][q][d] * scale_w[w];
             return o;
         });
     }
 }
 
-/* Query heads per KV head that attend_gqa_kernel is built for. */
+/* Query heads per KV head that attend_group_kernel is built for, and how
+ * many rows of a prefill chunk it takes together for each (G x R <= 8
+ * queries: more would spill registers). */
 __host__ __device__ constexpr bool gqa_group_built(int g) { return g == 2 || g == 3 || g == 4 || g == 8; }
+__host__ __device__ constexpr int rows_per_group(int g) { return g == 1 ? 8 : g == 2 ? 4 : g <= 4 ? 2 : 1; }
+
+/* Grouped launches: by query heads per block (G) and, with a.groups, by
+ * rows per group (R = rows_per_group(G)). */
+template <int HD, typename KT, int G>
+cudaError_t launch_group_g(const attn_params &p, int group_rows, cudaStream_t s) {
+    constexpr int R = rows_per_group(G);
+    if (p.a.groups && group_rows > 1) {
+        if constexpr (R > 1)
+            return si_launch(attend_group_kernel<HD, KT, G, R>, dim3(p.a.n_heads / G, p.a.splits, p.a.n_groups),
+                             ATT_THREADS, s, p);
+        return cudaErrorInvalidValue;
+    }
+    if constexpr (G > 1)
+        return si_launch(attend_group_kernel<HD, KT, G, 1>, dim3(p.a.n_heads / G, p.a.splits, p.a.n_tokens),
+                         ATT_THREADS, s, p);
+    return cudaErrorInvalidValue;
+}
 
 template <int HD, typename KT>
-cudaError_t launch_gqa(const attn_params &p, cudaStream_t s) {
-    dim3 grid(p.a.n_kv_heads, p.a.splits, p.a.n_tokens);
-    switch (p.a.n_heads / p.a.n_kv_heads) {
-    case 2: return si_launch(attend_gqa_kernel<HD, KT, 2>, grid, ATT_THREADS, s, p);
-    case 3: return si_launch(attend_gqa_kernel<HD, KT, 3>, grid, ATT_THREADS, s, p);
-    case 4: return si_launch(attend_gqa_kernel<HD, KT, 4>, grid, ATT_THREADS, s, p);
-    case 8: return si_launch(attend_gqa_kernel<HD, KT, 8>, grid, ATT_THREADS, s, p);
+cudaError_t launch_group(const attn_params &p, int group, int group_rows, cudaStream_t s) {
+    switch (group) {
+    case 1: return launch_group_g<HD, KT, 1>(p, group_rows, s);
+    case 2: return launch_group_g<HD, KT, 2>(p, group_rows, s);
+    case 3: return launch_group_g<HD, KT, 3>(p, group_rows, s);
+    case 4: return launch_group_g<HD, KT, 4>(p, group_rows, s);
+    case 8: return launch_group_g<HD, KT, 8>(p, group_rows, s);
     default: return cudaErrorInvalidValue;
     }
 }
 
 template <int HD>
 cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
-    if (si_cu_attn_group(p.a.kernel, p.a.n_heads, p.a.n_kv_heads) > 1)
-        return p.a.kv_f16 ? launch_gqa<HD, __half>(p, s) : launch_gqa<HD, float>(p, s);
+    const int group = si_cu_attn_group(p.a.kernel, p.a.n_heads, p.a.n_kv_heads);
+    const int group_rows = p.a.groups ? si_cu_attn_group_rows(p.a.kernel, p.a.n_heads, p.a.n_kv_heads) : 1;
+    if (group > 1 || group_rows > 1)
+        return p.a.kv_f16 ? launch_group<HD, __half>(p, group, group_rows, s)
+                          : launch_group<HD, float>(p, group, group_rows, s);
     dim3 grid(p.a.n_heads, p.a.splits, p.a.n_tokens);
     if (p.a.kernel == SI_CU_ATTN_TILED)
         return p.a.kv_f16 ? si_launch(attend_kernel<HD, __half>, grid, ATT_THREADS, s, p)
@@ -585,10 +636,10 @@ int occupancy(int kernel, int group) {
     cudaError_t e;
     switch (kernel == SI_CU_ATTN_TILED ? -1 : group) {
     case -1: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<HD, KT>, ATT_THREADS, 0); break;
-    case 2: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 2>, ATT_THREADS, 0); break;
-    case 3: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 3>, ATT_THREADS, 0); break;
-    case 4: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 4>, ATT_THREADS, 0); break;
-    case 8: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_gqa_kernel<HD, KT, 8>, ATT_THREADS, 0); break;
+    case 2: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 2, 1>, ATT_THREADS, 0); break;
+    case 3: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 3, 1>, ATT_THREADS, 0); break;
+    case 4: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 4, 1>, ATT_THREADS, 0); break;
+    case 8: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 8, 1>, ATT_THREADS, 0); break;
     default: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_warp_kernel<HD, KT>, ATT_THREADS, 0);
     }
     if (e != cudaSuccess) {
@@ -603,6 +654,11 @@ int occupancy(int kernel, int group) {
 extern "C" int si_cu_attn_group(int kernel, int n_heads, int n_kv_heads) {
     if (kernel != SI_CU_ATTN_WARP || n_kv_heads < 1 || n_heads % n_kv_heads) return 1;
     return gqa_group_built(n_heads / n_kv_heads) ? n_heads / n_kv_heads : 1;
+}
+
+extern "C" int si_cu_attn_group_rows(int kernel, int n_heads, int n_kv_heads) {
+    if (kernel != SI_CU_ATTN_WARP) return 1;
+    return rows_per_group(si_cu_attn_group(kernel, n_heads, n_kv_heads));
 }
 
 extern "C" int si_cu_attn_blocks_per_sm(int kernel, int group, int head_dim, bool kv_f16) {

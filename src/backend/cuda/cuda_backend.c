@@ -134,10 +134,14 @@ static int cu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int 
         cb->attn_blocks_per_sm = bps > 0 ? bps : 6; /* 6: what the tiled kernel fits (80 registers a thread) */
     }
     /* attention partials: the most (row, query head, split) triples any
-     * pass of up to `tokens` rows uses (splits as cu_attention sizes them) */
+     * pass of up to `tokens` rows uses (splits as cu_attention sizes them:
+     * for its blocks, one per row or, in row groups, at least one per
+     * group_rows rows; fewer blocks get more splits) */
+    const int group_rows = si_cu_attn_group_rows(cb->attn_kernel, hp->n_heads, hp->n_kv_heads);
     size_t part = 0;
     for (int t = 1; t <= tokens; t++) {
-        int splits = si_cu_attn_splits(t, hp->n_heads / group, visible, cb->n_sm, cb->attn_blocks_per_sm,
+        int block_rows = t > SI_CU_GRAPH_MAX_TOKENS ? (t + group_rows - 1) / group_rows : t;
+        int splits = si_cu_attn_splits(block_rows, hp->n_heads / group, visible, cb->n_sm, cb->attn_blocks_per_sm,
                                        cb->attn_keys_per_split);
         size_t blocks = (size_t)t * hp->n_heads * splits;
         if (blocks > part) part = blocks;
@@ -148,13 +152,16 @@ static int cu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int 
         regrow(cb, (void **)&cb->count, n * hp->n_heads * sizeof(unsigned)) ||
         regrow(cb, (void **)&cb->qrot, n * 2 * q_dim * sizeof(float)) ||
         regrow(cb, (void **)&cb->tmp, n * wide * sizeof(float)) || regrow(cb, &cb->act16, n * wide * 2) ||
-        regrow(cb, (void **)&cb->rows_dev, n * sizeof(si_gpu_attn_row)))
+        regrow(cb, (void **)&cb->rows_dev, n * sizeof(si_gpu_attn_row)) ||
+        regrow(cb, (void **)&cb->groups_dev, n * sizeof(si_gpu_attn_group)))
         return -1;
     if (si_cu_check(cb, cudaMemsetAsync(cb->count, 0, n * hp->n_heads * sizeof(unsigned), cb->stream), "reserve"))
         return si_cu_report(cb);
     if (cb->rows_host) cudaFreeHost(cb->rows_host);
+    if (cb->groups_host) cudaFreeHost(cb->groups_host);
     cb->rows_host = cu_host_alloc(be, n * sizeof(si_gpu_attn_row));
-    if (!cb->rows_host) return -1;
+    cb->groups_host = cu_host_alloc(be, n * sizeof(si_gpu_attn_group));
+    if (!cb->rows_host || !cb->groups_host) return -1;
     cb->cap_part = part;
     cb->cap_tokens = tokens;
     cb->cap_visible = visible;
@@ -167,10 +174,11 @@ static void cu_destroy(si_backend *be) {
     if (cb->stream) cudaStreamSynchronize(cb->stream);
     si_cu_drop_graphs(cb);
     si_cu_free_weights(cb);
-    void *bufs[] = {cb->part, cb->count, cb->qrot, cb->tmp, cb->act16, cb->rows_dev, cb->blas_ws};
+    void *bufs[] = {cb->part, cb->count, cb->qrot, cb->tmp, cb->act16, cb->rows_dev, cb->groups_dev, cb->blas_ws};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) cudaFree(bufs[i]);
     if (cb->rows_host) cudaFreeHost(cb->rows_host);
+    if (cb->groups_host) cudaFreeHost(cb->groups_host);
     if (cb->blas) cublasDestroy(cb->blas);
     if (cb->stream) cudaStreamDestroy(cb->stream);
     free(cb);

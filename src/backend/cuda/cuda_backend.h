@@ -60,9 +60,11 @@ typedef struct {
     float *tmp;            /* [cap_tokens][max(ffn, dim)]: cuBLAS intermediates */
     void *act16;           /* [cap_tokens][widest] halves: cuBLAS inputs */
     si_gpu_attn_row *rows_host, *rows_dev; /* [cap_tokens] */
+    si_gpu_attn_group *groups_host, *groups_dev; /* [cap_tokens]: rows attended together */
 
-    /* the pass in progress (pass_begin) */
-    int pass_rows, pass_max_visible;
+    /* the pass in progress (pass_begin); pass_groups: row groups uploaded
+     * for attention (0: a block per row) */
+    int pass_rows, pass_max_visible, pass_groups;
     bool capturing;
     si_cu_graph capture_key;
     si_cu_graph graphs[SI_CU_GRAPHS];

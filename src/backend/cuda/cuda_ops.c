@@ -197,11 +197,13 @@ static void cu_attention(si_backend *be, const si_hparams *hp, const si_attn_arg
         .rope = a->rope,
         .qrot = cb->qrot,
         .out = a->out,
-        .splits = si_cu_attn_splits(a->n_tokens, hp->n_heads / group, cb->pass_max_visible, cb->n_sm,
-                                    cb->attn_blocks_per_sm, cb->attn_keys_per_split),
+        .splits = si_cu_attn_splits(cb->pass_groups ? cb->pass_groups : a->n_tokens, hp->n_heads / group,
+                                    cb->pass_max_visible, cb->n_sm, cb->attn_blocks_per_sm, cb->attn_keys_per_split),
         .kernel = cb->attn_kernel,
         .part = cb->part,
         .count = cb->count,
+        .groups = cb->pass_groups ? cb->groups_dev : NULL,
+        .n_groups = cb->pass_groups,
     };
     si_cu_check(cb, si_cu_attention(&k, cb->stream), "attention");
 }

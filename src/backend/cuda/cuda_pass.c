@@ -43,6 +43,21 @@ int si_cu_pass_begin(si_backend *be, const si_pass *p) {
     cb->pass_rows = p->n_tokens;
     cb->pass_max_visible = p->max_visible;
     cb->capturing = false;
+    /* Prefill: neighbouring rows of a chunk see nearly the same keys, so
+     * attention blocks take them in groups. Only passes that are never
+     * recorded: a graph's grid is fixed, and the group count varies with
+     * how the rows split into sessions. */
+    cb->pass_groups = 0;
+    const si_hparams *hp = &cb->cap_hp;
+    int group_rows = si_cu_attn_group_rows(cb->attn_kernel, hp->n_heads, hp->n_kv_heads);
+    if (p->n_tokens > SI_CU_GRAPH_MAX_TOKENS && group_rows > 1) {
+        int n = si_gpu_attn_groups(cb->rows_host, p->n_tokens, group_rows, cb->groups_host);
+        if (si_cu_check(cb, cudaMemcpyAsync(cb->groups_dev, cb->groups_host, (size_t)n * sizeof(si_gpu_attn_group),
+                                            cudaMemcpyHostToDevice, cb->stream),
+                        "uploading attention row groups"))
+            return si_cu_report(cb);
+        cb->pass_groups = n;
+    }
     if (!cb->use_graphs || !p->recordable || p->n_tokens > SI_CU_GRAPH_MAX_TOKENS) return 0;
 
     si_cu_graph key = {.n_tokens = p->n_tokens, .n_logits = p->n_logits, .max_visible = p->max_visible,

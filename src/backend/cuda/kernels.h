@@ -106,6 +106,9 @@ typedef struct {
     float *out;                  /* [n][q_dim] */
     int splits;                  /* key ranges per (row, head) */
     int kernel;                  /* SI_CU_ATTN_* */
+    const si_gpu_attn_group *groups; /* NULL, or n_groups groups of rows served together (WARP kernel;
+                                        at most si_cu_attn_group_rows rows each) */
+    int n_groups;
     float *part;                 /* scratch [n][n_heads][splits][head_dim + 2] */
     unsigned *count;             /* [n][n_heads], zero between launches */
 } si_cu_attn;
@@ -123,6 +126,9 @@ int si_cu_attn_splits(int n_tokens, int n_heads, int max_visible, int n_sm, int 
 /* Query heads one attend block serves (1, or the GQA group size for the
  * WARP kernel): a launch has n_heads / group blocks per (row, split). */
 int si_cu_attn_group(int kernel, int n_heads, int n_kv_heads);
+/* Rows of one session's chunk that one block of that kernel serves
+ * together when given groups (si_gpu_attn_groups); 1: it takes no groups. */
+int si_cu_attn_group_rows(int kernel, int n_heads, int n_kv_heads);
 /* Blocks of that attend kernel (for that group size) a multiprocessor runs
  * at once (its register and shared memory use on this device); 0 when it
  * cannot be told. */
