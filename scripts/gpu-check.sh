@@ -26,7 +26,8 @@
 #      SWIFTINFER_CUDA_PDL=0, and the last two together (the setting of the
 #      earlier runs); the fastest is used for step 5 (AB=0 skips; ~2 min)
 #   If the tests fail, they run again with SWIFTINFER_CUDA_PDL=0
-#   SWIFTINFER_CUDA_ATTN=tiled; when that passes the benchmark uses those.
+#   SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; when that
+#   passes the benchmark uses those.
 # Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1
 # (TESTS=0 with BENCH=0: build only, as scripts/gpu-attn-sweep.sh uses it);
 # for a dry run of the script itself without a GPU: DEVICE=cpu ARCH=tiny
@@ -125,14 +126,16 @@ export SI_TEST_SYNTH_DIR="$SYNTH_SMALL"
 step "ctest -R cuda" 300 tests.log ctest --test-dir "$BUILD" -R cuda -V --timeout 280
 tests_rc=$?
 grep -E "^\(a\)|^\(b\)|^\(c\)|^\(d\)|Passed|Failed|SKIP|tests passed" "$OUT/tests.log" | head -40 >>"$OUT/summary.txt"
-# The warp attention kernel and programmatic dependent launch are the newest
-# parts: if the tests fail, try again without both, and if that passes,
-# benchmark without them so that the run still yields a valid figure.
+# The warp attention kernels (per head, GQA and row groups), programmatic
+# dependent launch and cuBLAS on expanded quantized weights are the parts no
+# GPU has run yet: if the tests fail, try again without them, and if that
+# passes, benchmark without them so that the run still yields a valid figure.
 if [ $tests_rc -ne 0 ]; then
-    if step "ctest without PDL, tiled attention" 300 tests.log env SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled \
+    if step "ctest without PDL, tiled attention, GEMV prefill" 300 tests.log env SWIFTINFER_CUDA_PDL=0 \
+        SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 \
         ctest --test-dir "$BUILD" -R cuda -V --timeout 280; then
-        export SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled
-        say "FALLBACK: the tests pass only with SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled; benchmarking that way"
+        export SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000
+        say "FALLBACK: the tests pass only with SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; benchmarking that way"
     fi
 fi
 
