@@ -10,8 +10,9 @@
 #      not fatal (-DSI_WERROR=OFF: that machine's compiler may warn differently)
 #   3. ctest -R cuda (test_cuda_host, test_cuda_kernels with its kernel
 #      bandwidth table, test_cuda on a synthetic SmolLM2 f16 model)
-#   4. compute-sanitizer memcheck: test_cuda_kernels (quick) and a short
-#      `swiftinfer generate --device cuda` (CUDA graphs, cuBLAS prefill)
+#   4. compute-sanitizer memcheck: test_cuda_kernels (quick), a short
+#      `swiftinfer generate --device cuda` (CUDA graphs, cuBLAS prefill), and
+#      one on the Q4_1 default model with a ~100-token prompt
 #   4b. prefill (pp512) of the default Q4_1 model, quantized matrices through
 #      cuBLAS (default) and through the GEMV kernels (CUBLAS_QMIN=1000000)
 #   5. `swiftinfer synth --arch llama2-7b --dtype f16` to /tmp (runs during
@@ -146,6 +147,11 @@ if [ "$SANITIZE" = 1 ]; then
     step "memcheck generate (graphs)" 150 sanitizer.log compute-sanitizer --tool memcheck --error-exitcode 9 \
         "$SI" generate --model "$SYNTH_SMALL" --device cuda --temp 0 --max-new-tokens 8 \
         --prompt "Once upon a time, in a land far away, there lived a curious engineer who"
+    # the quantized default model with a prompt past 32 tokens: its prefill products go through the
+    # f16 expansion and cuBLAS, its attention through row groups
+    [ -n "${SWIFTINFER_MODEL:-}" ] && step "memcheck generate (Q4_1 prefill)" 120 sanitizer.log \
+        compute-sanitizer --tool memcheck --error-exitcode 9 "$SI" generate --model "$SWIFTINFER_MODEL" \
+        --device cuda --temp 0 --max-new-tokens 4 --prompt "$(head -c 400 data/mt_bench.jsonl)"
     grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" >>"$OUT/summary.txt"
 fi
 
