@@ -23,12 +23,14 @@
 #      device-to-device copy to measure the bandwidth
 #   7. a summary table: tokens/s, ratio to PyTorch, % of the weight-read limit
 #   5b. A/B: `swiftinfer bench` decode at 3000 cached keys with the default
-#      settings, SWIFTINFER_CUDA_GEMV=async, SWIFTINFER_CUDA_GEMV=wide, SWIFTINFER_CUDA_ATTN=tiled,
-#      SWIFTINFER_CUDA_PDL=0, and the last two together (the setting of the
-#      earlier runs); the fastest is used for step 5 (AB=0 skips; ~2 min)
+#      settings, SWIFTINFER_CUDA_GEMV=async, SWIFTINFER_CUDA_GEMV=wide,
+#      SWIFTINFER_CUDA_FUSE_NORM=0, SWIFTINFER_CUDA_ATTN=tiled,
+#      SWIFTINFER_CUDA_PDL=0, and tiled + PDL=0 + FUSE_NORM=0 together (the
+#      kernels of the earlier runs); the fastest is used for step 5 (AB=0
+#      skips; ~2.5 min)
 #   If the tests fail, they run again with SWIFTINFER_CUDA_PDL=0
-#   SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; when that
-#   passes the benchmark uses those.
+#   SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000
+#   SWIFTINFER_CUDA_FUSE_NORM=0; when that passes the benchmark uses those.
 # Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1
 # (TESTS=0 with BENCH=0: build only, as scripts/gpu-attn-sweep.sh uses it);
 # for a dry run of the script itself without a GPU: DEVICE=cpu ARCH=tiny
@@ -128,15 +130,15 @@ step "ctest -R cuda" 300 tests.log ctest --test-dir "$BUILD" -R cuda -V --timeou
 tests_rc=$?
 grep -E "^\(a\)|^\(b\)|^\(c\)|^\(d\)|Passed|Failed|SKIP|tests passed" "$OUT/tests.log" | head -40 >>"$OUT/summary.txt"
 # The warp attention kernels (per head, GQA and row groups), programmatic
-# dependent launch and cuBLAS on expanded quantized weights are the parts no
-# GPU has run yet: if the tests fail, try again without them, and if that
+# dependent launch, cuBLAS on expanded quantized weights and the norm folded
+# into the GEMV are the parts no GPU has run yet: if the tests fail, try again without them, and if that
 # passes, benchmark without them so that the run still yields a valid figure.
 if [ $tests_rc -ne 0 ]; then
-    if step "ctest without PDL, tiled attention, GEMV prefill" 300 tests.log env SWIFTINFER_CUDA_PDL=0 \
-        SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 \
+    if step "ctest without PDL, tiled attention, GEMV prefill, norm kernel" 300 tests.log env SWIFTINFER_CUDA_PDL=0 \
+        SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0 \
         ctest --test-dir "$BUILD" -R cuda -V --timeout 280; then
-        export SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000
-        say "FALLBACK: the tests pass only with SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; benchmarking that way"
+        export SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0
+        say "FALLBACK: the tests pass only with SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0; benchmarking that way"
     fi
 fi
 
@@ -185,8 +187,8 @@ say "synth $ARCH: $(tail -2 /tmp/si-synth.log | head -1) (t=$(elapsed)s)"
 # measured in the earlier runs (docs/cuda.md).
 if [ "${AB:-1}" = 1 ] && [ "$DEVICE" = cuda ]; then
     best=default best_tps=0
-    for variant in default SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_GEMV=wide SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 \
-        "SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0"; do
+    for variant in default SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_GEMV=wide SWIFTINFER_CUDA_FUSE_NORM=0 \
+        SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 "SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_FUSE_NORM=0"; do
         envs=()
         [ "$variant" != default ] && read -ra envs <<<"$variant"
         step "A/B $variant" 90 ab.log env "${envs[@]}" "$SI" bench --model "$SYNTH_7B" --device cuda \

@@ -207,6 +207,52 @@ static void test_matmul(si_backend *cu, const si_llama *m) {
     }
 }
 
+/* Products of rmsnorm(x) (norm_matmul: for 1-2 rows of F16/BF16 weights
+ * the norm is folded into the GEMV, otherwise a norm kernel comes first)
+ * against float64 products of the host-normed rows, every layer type. */
+static void test_norm_matmul(si_backend *cu, const si_llama *m) {
+    const si_hparams *hp = &m->hp;
+    int ns[] = {1, 2, 3, 9};
+    for (int l = 0; l < hp->n_layers; l++) {
+        const si_layer_weights *w = &m->layers[l];
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            int n = ns[k], q = hp->n_heads * hp->head_dim, dim = hp->dim;
+            float *x = rand_vec((size_t)n * dim, -2, 2), *xn = malloc((size_t)n * dim * 4);
+            const float *g = w->attn_norm->data;
+            for (int t = 0; t < n; t++) {
+                double ss = 0;
+                for (int c = 0; c < dim; c++) ss += (double)x[t * dim + c] * x[t * dim + c];
+                float scale = 1.0f / sqrtf((float)(ss / dim) + hp->norm_eps);
+                for (int c = 0; c < dim; c++) xn[t * dim + c] = x[t * dim + c] * scale * g[c];
+            }
+            float *dx = to_dev(cu, x, (size_t)n * dim * 4), *dh = cu->alloc(cu, (size_t)n * dim * 4);
+            float *dq = cu->alloc(cu, (size_t)n * q * 4), *dg = cu->alloc(cu, (size_t)n * hp->ffn_dim * 4);
+            float *dup = cu->alloc(cu, (size_t)n * hp->ffn_dim * 4);
+            float *outs[2] = {dg, dup};
+            const si_tensor *ffn[2] = {w->w_gate, w->w_up};
+            cu->norm_matmul(cu, 1, &dq, &w->wq, dh, dx, w->attn_norm, n, dim, hp->norm_eps, false);
+            float *gq = from_dev(cu, dq, (size_t)n * q);
+            cu->norm_matmul(cu, 2, outs, ffn, dh, dx, w->attn_norm, n, dim, hp->norm_eps, true);
+            float *gg = from_dev(cu, dg, (size_t)n * hp->ffn_dim);
+            CHECKF(cu->sync(cu) == 0, "%s", si_last_error());
+            float *rq = malloc((size_t)n * q * 4), *rg = malloc((size_t)n * hp->ffn_dim * 4),
+                  *ru = malloc((size_t)n * hp->ffn_dim * 4);
+            ref_matmul(w->wq, xn, n, rq);
+            ref_matmul(w->w_gate, xn, n, rg);
+            ref_matmul(w->w_up, xn, n, ru);
+            for (size_t i = 0; i < (size_t)n * hp->ffn_dim; i++) rg[i] = rg[i] / (1.0f + expf(-rg[i])) * ru[i];
+            double tol = matmul_tol(w->wq->dtype, n), eq = rel_err(gq, rq, (size_t)n * q),
+                   eg = rel_err(gg, rg, (size_t)n * hp->ffn_dim);
+            printf("matmul of rmsnorm(x) %-4s n=%d: q %.2e  swiglu %.2e  (tolerance %.0e)\n", si_dtype_name(w->wq->dtype),
+                   n, eq, eg, tol);
+            CHECKF(eq <= tol && eg <= 2 * tol, "%s n=%d", si_dtype_name(w->wq->dtype), n);
+            void *bufs[] = {dx, dh, dq, dg, dup};
+            for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cu->free(cu, bufs[i]);
+            free(x), free(xn), free(gq), free(gg), free(rq), free(rg), free(ru);
+        }
+    }
+}
+
 /* rmsnorm, embed, swiglu, add, argmax against the CPU backend */
 static void test_elementwise(si_backend *cu, si_backend *cpu, const si_llama *m) {
     const si_hparams *hp = &m->hp;
@@ -583,6 +629,7 @@ int main(void) {
     /* the cuBLAS path needs the scratch that reserve sizes (as a forward pass would) */
     CHECKF(cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
     test_matmul(cu, m);
+    test_norm_matmul(cu, m);
     test_elementwise(cu, cpu, m);
     cu->destroy(cu);
     /* quantized products of 33 rows again, expanded to f16 a few rows at a
@@ -603,6 +650,7 @@ int main(void) {
         CHECKF(cu && cu->prepare_model(cu, m) == 0 && cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
         if (cu) {
             test_matmul(cu, m);
+            test_norm_matmul(cu, m);
             cu->destroy(cu);
         }
     }

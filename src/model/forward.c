@@ -165,33 +165,47 @@ static void residual_matmul(si_forward *f, const si_tensor *w, const float *in, 
     be->add(be, f->x, f->h, (size_t)n * f->m->hp.dim);
 }
 
+/* outs = W · rmsnorm(x) (with swiglu: gate = silu(Wg ·) * (Wu ·)), the norm
+ * folded into the products where the backend can. */
+static void normed_products(si_forward *f, int count, float *const *outs, const si_tensor *const *ws,
+                            const si_tensor *norm, int n, bool swiglu) {
+    si_backend *be = f->be;
+    const si_hparams *hp = &f->m->hp;
+    if (be->norm_matmul) {
+        be->norm_matmul(be, count, outs, ws, f->h, f->x, norm, n, hp->dim, hp->norm_eps, swiglu);
+        return;
+    }
+    be->rmsnorm(be, f->h, f->x, norm, n, hp->dim, hp->norm_eps);
+    if (!swiglu) {
+        be->matmul(be, count, outs, ws, f->h, n);
+    } else if (be->matmul_swiglu) {
+        be->matmul_swiglu(be, outs[0], ws[0], ws[1], f->h, n);
+    } else {
+        be->matmul(be, 2, outs, ws, f->h, n);
+        be->swiglu(be, outs[0], outs[1], (size_t)n * hp->ffn_dim);
+    }
+}
+
 static void layers(si_forward *f, const si_batch *b) {
     const si_llama *m = f->m;
     const si_hparams *hp = &m->hp;
     si_backend *be = f->be;
-    int n = b->n, dim = hp->dim;
+    int n = b->n;
     be->embed(be, f->x, m->tok_embd, f->tok, n);
     for (int l = 0; l < hp->n_layers; l++) {
         const si_layer_weights *w = &m->layers[l];
 
-        be->rmsnorm(be, f->h, f->x, w->attn_norm, n, dim, hp->norm_eps);
         float *qkv_out[3] = {f->q, f->k, f->v};
         const si_tensor *qkv_w[3] = {w->wq, w->wk, w->wv};
-        be->matmul(be, 3, qkv_out, qkv_w, f->h, n);
+        normed_products(f, 3, qkv_out, qkv_w, w->attn_norm, n, false);
         si_attn_args a = {.layer = l, .n_tokens = n, .q = f->q, .k = f->k, .v = f->v, .out = f->att,
                           .rope = f->rope, .runs = b->runs, .n_runs = b->n_runs};
         be->attention(be, hp, &a);
         residual_matmul(f, w->wo, f->att, n);
 
-        be->rmsnorm(be, f->h, f->x, w->ffn_norm, n, dim, hp->norm_eps);
-        if (be->matmul_swiglu) {
-            be->matmul_swiglu(be, f->gate, w->w_gate, w->w_up, f->h, n);
-        } else {
-            float *ffn_out[2] = {f->gate, f->up};
-            const si_tensor *ffn_w[2] = {w->w_gate, w->w_up};
-            be->matmul(be, 2, ffn_out, ffn_w, f->h, n);
-            be->swiglu(be, f->gate, f->up, (size_t)n * hp->ffn_dim);
-        }
+        float *ffn_out[2] = {f->gate, f->up};
+        const si_tensor *ffn_w[2] = {w->w_gate, w->w_up};
+        normed_products(f, 2, ffn_out, ffn_w, w->ffn_norm, n, true);
         residual_matmul(f, w->w_down, f->gate, n);
     }
 }
@@ -206,8 +220,7 @@ static void head(si_forward *f, const si_batch *b, bool argmax, bool sample) {
     for (int i = 0; i < b->n_logits; i++)
         if (b->logit_rows[i] != i)
             be->copy(be, f->x + (size_t)i * dim, f->x + (size_t)b->logit_rows[i] * dim, (size_t)dim * sizeof(float));
-    be->rmsnorm(be, f->h, f->x, m->out_norm, b->n_logits, dim, m->hp.norm_eps);
-    be->matmul(be, 1, &f->logits, &m->output, f->h, b->n_logits);
+    normed_products(f, 1, &f->logits, &m->output, m->out_norm, b->n_logits, false);
     if (sample)
         be->sample(be, f->ids, f->logits, b->n_logits, m->hp.n_vocab, f->specs);
     else if (argmax)

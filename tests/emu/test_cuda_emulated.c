@@ -97,12 +97,23 @@ static double dot_ref(const float *w, const float *x, int n) {
 
 /* ---- GEMV ---- */
 
-static void test_gemv(si_dtype t, int cols, int n, int epilogue, int kernel) {
+/* norm: the product of rmsnorm(x) with a random norm weight, folded in */
+static void test_gemv(si_dtype t, int cols, int n, int epilogue, int kernel, bool norm) {
     int nw = epilogue == SI_CU_SWIGLU ? 2 : epilogue == SI_CU_ADD ? 1 : 3;
     int rows[3] = {40, epilogue == SI_CU_SWIGLU ? 40 : 24, 16};
     matrix M[3];
-    si_cu_gemv_job job = {.n_w = nw, .epilogue = epilogue, .kernel = kernel};
     float *x = rand_vec((size_t)n * cols, -1, 1), *y[3] = {0}, *y0[3] = {0};
+    float *g = norm ? rand_vec(cols, 0.5f, 1.5f) : NULL, *xn = x;
+    si_cu_gemv_job job = {.n_w = nw, .epilogue = epilogue, .kernel = kernel, .norm = g, .eps = 1e-5f};
+    if (norm) { /* the reference multiplies the normed rows, as the CPU's rmsnorm writes them */
+        xn = malloc((size_t)n * cols * sizeof(float));
+        for (int tk = 0; tk < n; tk++) {
+            double ss = 0;
+            for (int c = 0; c < cols; c++) ss += (double)x[tk * cols + c] * x[tk * cols + c];
+            float scale = 1.0f / sqrtf((float)(ss / cols) + 1e-5f);
+            for (int c = 0; c < cols; c++) xn[tk * cols + c] = x[tk * cols + c] * scale * g[c];
+        }
+    }
     for (int j = 0; j < nw; j++) {
         make_matrix(&M[j], t, rows[j], cols);
         y[j] = rand_vec((size_t)n * rows[j], -1, 1);
@@ -117,7 +128,7 @@ static void test_gemv(si_dtype t, int cols, int n, int epilogue, int kernel) {
         double *want = malloc((size_t)n * rows[j] * sizeof(double));
         for (int tk = 0; tk < n; tk++)
             for (int r = 0; r < rows[j]; r++) {
-                const float *xt = x + (size_t)tk * cols;
+                const float *xt = xn + (size_t)tk * cols;
                 double v = dot_ref(M[j].ref + (size_t)r * cols, xt, cols);
                 if (epilogue == SI_CU_ADD) v += y0[j][(size_t)tk * rows[j] + r];
                 if (epilogue == SI_CU_SWIGLU) v = v / (1 + exp(-v)) * dot_ref(M[1].ref + (size_t)r * cols, xt, cols);
@@ -131,15 +142,18 @@ static void test_gemv(si_dtype t, int cols, int n, int epilogue, int kernel) {
      * multiplies two of them */
     double tol = (t == SI_DTYPE_Q8_0 ? 2e-4 : 3e-5) * (epilogue == SI_CU_SWIGLU ? 4 : 1);
     static const char *epi[] = {"store (3 matrices)", "add", "silu(gate) * up"};
-    printf("gemv %-4s%s cols %4d, %2d rows, %-18s: %.2e\n", si_dtype_name(t),
-           kernel == SI_CU_GEMV_ASYNC ? " (cp.async)" : kernel == SI_CU_GEMV_WIDE ? " (wide)" : "", cols, n,
-           epi[epilogue], worst);
-    CHECKF(worst <= tol, "gemv %s cols %d n %d epilogue %d kernel %d", si_dtype_name(t), cols, n, epilogue, kernel);
+    printf("gemv %-4s%s%s cols %4d, %2d rows, %-18s: %.2e\n", si_dtype_name(t),
+           kernel == SI_CU_GEMV_ASYNC ? " (cp.async)" : kernel == SI_CU_GEMV_WIDE ? " (wide)" : "",
+           norm ? " of rmsnorm(x)" : "", cols, n, epi[epilogue], worst);
+    CHECKF(worst <= tol, "gemv %s cols %d n %d epilogue %d kernel %d norm %d", si_dtype_name(t), cols, n, epilogue,
+           kernel, norm);
     for (int j = 0; j < nw; j++) {
         free_matrix(&M[j]);
         free(y[j]);
         free(y0[j]);
     }
+    if (norm) free(xn);
+    free(g);
     free(x);
 }
 
@@ -485,9 +499,14 @@ int main(void) {
         for (int e = 0; e < 3; e++) {
             /* the cp.async and wide kernels serve F16 and BF16; the others ignore the choice */
             for (int k = 0; k < (t == SI_DTYPE_F16 || t == SI_DTYPE_BF16 ? 3 : 1); k++) {
-                test_gemv((si_dtype)t, 352, 1, e, k);
-                test_gemv((si_dtype)t, 4448, 3, e, k);
-                if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e, k);
+                test_gemv((si_dtype)t, 352, 1, e, k, false);
+                test_gemv((si_dtype)t, 4448, 3, e, k, false);
+                if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e, k, false);
+                /* the norm folded in: 1 or 2 rows of F16/BF16, register and wide kernels */
+                if (si_cu_gemv_norm_fits((si_dtype)t, 1, k)) {
+                    test_gemv((si_dtype)t, 352, 1, e, k, true);
+                    test_gemv((si_dtype)t, 4448, 2, e, k, true);
+                }
             }
         }
     /* the warp kernel serves the GQA cases with one block per KV head, perhead with one per query head */

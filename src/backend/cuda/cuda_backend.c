@@ -6,6 +6,7 @@
  *   SWIFTINFER_CUDA_DEVICE      device index (default 0)
  *   SWIFTINFER_CUDA_KV          f16 (default) or f32: KV cache element type
  *   SWIFTINFER_CUDA_GRAPH       0 disables CUDA graphs for small passes
+ *   SWIFTINFER_CUDA_FUSE_NORM   0 keeps RMSNorm a kernel of its own before decode products
  *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9)
  *   SWIFTINFER_CUDA_CUBLAS_QMIN rows from which quantized weights use cuBLAS through an f16
  *                               copy (default 32; never fewer than CUBLAS_MIN)
@@ -266,6 +267,7 @@ si_backend *si_backend_cuda_create(void) {
     cb->attn_kernel = attn;
     cb->gemv_kernel = gemv;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
+    cb->fuse_norm = env_int("SWIFTINFER_CUDA_FUSE_NORM", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
     /* Expanding a quantized matrix to f16 costs about as much as rereading
      * it for 30 rows through the GEMV kernels (8 rows per read). */

@@ -74,6 +74,7 @@ typedef struct {
     bool use_graphs;  /* SWIFTINFER_CUDA_GRAPH=0 turns graphs off */
     int cublas_min;   /* SWIFTINFER_CUDA_CUBLAS_MIN: rows from which F32/F16/BF16 go to cuBLAS */
     int cublas_qmin;  /* the larger of that and SWIFTINFER_CUDA_CUBLAS_QMIN: the same for quantized weights */
+    bool fuse_norm;   /* SWIFTINFER_CUDA_FUSE_NORM=0 keeps RMSNorm a kernel of its own */
 
     /* first failure of queued work, reported by pass_end or sync */
     bool failed;

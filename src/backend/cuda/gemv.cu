@@ -24,6 +24,8 @@ struct gemv_params {
     int n_w, cols, epilogue;
     int kernel; /* SI_CU_GEMV_*: for F16/BF16 */
     const float *x; /* [NT][cols] */
+    const float *g; /* non-NULL: multiply rmsnorm(x) with norm weight g (F16/BF16 only) */
+    float eps;
 };
 
 /* A unit is what one lane reads at once: ELEMS consecutive weights of a row. */
@@ -51,16 +53,33 @@ struct unit_half {
     __device__ void load(const gemv_params &p, int j, int64_t row, int u) {
         w = __ldcs(reinterpret_cast<const uint4 *>(p.w[j]) + row * (p.cols / ELEMS) + u);
     }
-    __device__ float dot(const float *x) const {
+    /* the dot product with eight activations held in registers */
+    __device__ float dot_vals(const float *v) const {
         float f[8];
         if (BF)
             si_bf8_to_f(w, f);
         else
             si_h8_to_f(w, f);
+        return f[0] * v[0] + f[1] * v[1] + f[2] * v[2] + f[3] * v[3] + f[4] * v[4] + f[5] * v[5] + f[6] * v[6] +
+               f[7] * v[7];
+    }
+    __device__ float dot(const float *x) const {
         float4 a = __ldg(reinterpret_cast<const float4 *>(x));
         float4 b = __ldg(reinterpret_cast<const float4 *>(x) + 1);
-        return f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w + f[4] * b.x + f[5] * b.y + f[6] * b.z +
-               f[7] * b.w;
+        const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+        return dot_vals(v);
+    }
+    /* x[0..8) times the norm weight g[0..8) into v (rmsnorm's scale comes
+     * once the row is done); adds x's squares to ss */
+    __device__ static void normed(const float *x, const float *g, float *v, float &ss) {
+        float4 a = __ldg(reinterpret_cast<const float4 *>(x)), b = __ldg(reinterpret_cast<const float4 *>(x) + 1);
+        float4 c = __ldg(reinterpret_cast<const float4 *>(g)), d = __ldg(reinterpret_cast<const float4 *>(g) + 1);
+        const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w}, gs[8] = {c.x, c.y, c.z, c.w, d.x, d.y, d.z, d.w};
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            v[e] = xs[e] * gs[e];
+            ss += xs[e] * xs[e];
+        }
     }
 };
 template <>
@@ -129,13 +148,20 @@ struct unit<SI_DTYPE_Q4_0> : unit_q4<false> {};
 template <>
 struct unit<SI_DTYPE_Q4_1> : unit_q4<true> {};
 
-/* A warp's row done: its lanes' sums reduced, the epilogue applied by lane 0. */
+/* A warp's row done: its lanes' sums reduced (and scaled by scale[t], when
+ * given: rmsnorm's 1 / rms of activation row t), the epilogue applied by
+ * lane 0. */
 template <int NT, bool PAIR>
-__device__ __forceinline__ void finish_row(const gemv_params &p, int j, int64_t row, float *acc, float *acc2) {
+__device__ __forceinline__ void finish_row(const gemv_params &p, int j, int64_t row, float *acc, float *acc2,
+                                           const float *scale = nullptr) {
 #pragma unroll
     for (int t = 0; t < NT; t++) {
         acc[t] = si_warp_sum(acc[t]);
         if (PAIR) acc2[t] = si_warp_sum(acc2[t]);
+        if (scale) {
+            acc[t] *= scale[t];
+            if (PAIR) acc2[t] *= scale[t];
+        }
     }
     if (threadIdx.x % 32 != 0) return;
     const int rows = p.row_start[j + 1] - p.row_start[j];
@@ -167,9 +193,16 @@ __device__ __forceinline__ bool warp_row(const gemv_params &p, int *j, int64_t *
 /* One warp per output row (PAIR: the same row of matrices 0 and 1), UNROLL
  * loads in flight per lane and matrix. A wider UNROLL than the unit's asks
  * for 4 blocks per multiprocessor (64 registers): 32 warps x 8 loads, a
- * third more bytes in flight than 6 blocks x 8 warps x 4 loads. */
-template <int DT, int NT, bool PAIR, int UNROLL = unit<DT>::UNROLL>
-__global__ void __launch_bounds__(WARPS * 32, UNROLL > unit<DT>::UNROLL ? 4 : 1) gemv_kernel(gemv_params p) {
+ * third more bytes in flight than 6 blocks x 8 warps x 4 loads.
+ * NORM (F16/BF16): x is the residual stream and the product is of
+ * rmsnorm(x) = x * g / rms(x): each lane multiplies its activations by g and
+ * sums their squares, and the warp, which passes over all of x for its row,
+ * scales its sum by 1 / rms at the end: no separate norm kernel. */
+/* (The unit's own UNROLL leaves the blocks per multiprocessor to ptxas: 0
+ * says nothing, where an explicit 1 made it take 62 registers instead of 40
+ * for one F16 activation row, 4 blocks per multiprocessor instead of 6.) */
+template <int DT, int NT, bool PAIR, int UNROLL = unit<DT>::UNROLL, bool NORM = false>
+__global__ void __launch_bounds__(WARPS * 32, UNROLL > unit<DT>::UNROLL ? 4 : 0) gemv_kernel(gemv_params p) {
     using U = unit<DT>;
     const int lane = threadIdx.x % 32;
     int j;
@@ -177,9 +210,9 @@ __global__ void __launch_bounds__(WARPS * 32, UNROLL > unit<DT>::UNROLL ? 4 : 1)
     if (!warp_row<PAIR>(p, &j, &row)) return;
     const int units = p.cols / U::ELEMS;
 
-    float acc[NT], acc2[NT];
+    float acc[NT], acc2[NT], ss[NT];
 #pragma unroll
-    for (int t = 0; t < NT; t++) acc[t] = acc2[t] = 0.0f;
+    for (int t = 0; t < NT; t++) acc[t] = acc2[t] = ss[t] = 0.0f;
 
     U a[UNROLL], b[PAIR ? UNROLL : 1];
     /* all loads of a step first, so that UNROLL (x2 for a pair) are in flight */
@@ -206,15 +239,29 @@ __global__ void __launch_bounds__(WARPS * 32, UNROLL > unit<DT>::UNROLL ? 4 : 1)
 #pragma unroll
                 for (int t = 0; t < NT; t++) {
                     const float *x = p.x + (size_t)t * p.cols + (size_t)u * U::ELEMS;
-                    acc[t] += a[k].dot(x);
-                    if (PAIR) acc2[t] += b[k].dot(x);
+                    if constexpr (NORM) {
+                        float v[U::ELEMS];
+                        U::normed(x, p.g + (size_t)u * U::ELEMS, v, ss[t]);
+                        acc[t] += a[k].dot_vals(v);
+                        if (PAIR) acc2[t] += b[k].dot_vals(v);
+                    } else {
+                        acc[t] += a[k].dot(x);
+                        if (PAIR) acc2[t] += b[k].dot(x);
+                    }
                 }
             }
         }
         u0 += 32 * UNROLL;
         if (u0 < units) load_step(u0);
     }
-    finish_row<NT, PAIR>(p, j, row, acc, acc2);
+    if constexpr (NORM) {
+        float scale[NT];
+#pragma unroll
+        for (int t = 0; t < NT; t++) scale[t] = 1.0f / sqrtf(si_warp_sum(ss[t]) / p.cols + p.eps);
+        finish_row<NT, PAIR>(p, j, row, acc, acc2, scale);
+    } else {
+        finish_row<NT, PAIR>(p, j, row, acc, acc2);
+    }
 }
 
 /* The same product for F16 and BF16 weights, the weights streamed through
@@ -279,6 +326,15 @@ cudaError_t launch_nt(const gemv_params &p, cudaStream_t s) {
     bool pair = p.epilogue == SI_CU_SWIGLU;
     int rows = p.row_start[pair ? 1 : p.n_w];
     dim3 grid((rows + WARPS - 1) / WARPS);
+    if constexpr ((DT == SI_DTYPE_F16 || DT == SI_DTYPE_BF16) && NT <= 2) {
+        if (p.g) {
+            constexpr int U = unit<DT>::UNROLL;
+            if (pair) return si_launch(gemv_kernel<DT, NT, true, U, true>, grid, WARPS * 32, s, p);
+            if (p.kernel == SI_CU_GEMV_WIDE) return si_launch(gemv_kernel<DT, NT, false, 8, true>, grid, WARPS * 32, s, p);
+            if (p.kernel == SI_CU_GEMV_REG) return si_launch(gemv_kernel<DT, NT, false, U, true>, grid, WARPS * 32, s, p);
+        }
+    }
+    if (p.g) return cudaErrorInvalidValue; /* si_cu_gemv_norm_fits says which */
     if constexpr (DT == SI_DTYPE_F16 || DT == SI_DTYPE_BF16) {
         if (p.kernel == SI_CU_GEMV_ASYNC) {
             if (pair) return si_launch(gemv_async_kernel<DT, NT, true>, grid, WARPS * 32, s, p);
@@ -318,15 +374,22 @@ cudaError_t launch(const gemv_params &p, si_dtype dt, int nt, cudaStream_t s) {
 
 } // namespace
 
+extern "C" bool si_cu_gemv_norm_fits(si_dtype dt, int n, int kernel) {
+    return (dt == SI_DTYPE_F16 || dt == SI_DTYPE_BF16) && n >= 1 && n <= 2 && kernel != SI_CU_GEMV_ASYNC;
+}
+
 extern "C" cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int n, cudaStream_t s) {
     if (job->n_w < 1 || job->n_w > SI_CU_GEMV_MAX_W || (job->epilogue == SI_CU_SWIGLU && job->n_w != 2))
         return cudaErrorInvalidValue;
+    if (job->norm && !si_cu_gemv_norm_fits(job->w[0]->dtype, n, job->kernel)) return cudaErrorInvalidValue;
     const si_cu_matrix *w0 = job->w[0];
     gemv_params p = {};
     p.n_w = job->n_w;
     p.cols = (int)w0->cols;
     p.epilogue = job->epilogue;
     p.kernel = job->kernel;
+    p.g = job->norm;
+    p.eps = job->eps;
     p.row_start[0] = 0;
     for (int j = 0; j < job->n_w; j++) {
         const si_cu_matrix *w = job->w[j];

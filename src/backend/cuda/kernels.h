@@ -51,7 +51,15 @@ typedef struct {
     float *y[SI_CU_GEMV_MAX_W];
     int epilogue;
     int kernel; /* SI_CU_GEMV_* */
+    /* non-NULL: the products are of rmsnorm(x) with this f32 norm weight and
+     * eps, folded in (F16/BF16 weights, 1 or 2 rows, not SI_CU_GEMV_ASYNC;
+     * si_cu_gemv_norm_fits) */
+    const float *norm;
+    float eps;
 } si_cu_gemv_job;
+
+/* Whether si_cu_gemv folds a norm into products of n rows with this dtype and kernel. */
+bool si_cu_gemv_norm_fits(si_dtype dt, int n, int kernel);
 
 cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int n, cudaStream_t s);
 
