@@ -197,10 +197,10 @@ __device__ __forceinline__ bool warp_row(const gemv_params &p, int *j, int64_t *
  * NORM (F16/BF16): x is the residual stream and the product is of
  * rmsnorm(x) = x * g / rms(x): each lane multiplies its activations by g and
  * sums their squares, and the warp, which passes over all of x for its row,
- * scales its sum by 1 / rms at the end: no separate norm kernel. */
-/* (The unit's own UNROLL leaves the blocks per multiprocessor to ptxas: 0
- * says nothing, where an explicit 1 made it take 62 registers instead of 40
- * for one F16 activation row, 4 blocks per multiprocessor instead of 6.) */
+ * scales its sum by 1 / rms at the end: no separate norm kernel.
+ * With the unit's own UNROLL the launch bound leaves the blocks per
+ * multiprocessor to ptxas (0): an explicit 1 made it take 62 registers
+ * instead of 40 for one F16 activation row, 4 blocks instead of 6. */
 template <int DT, int NT, bool PAIR, int UNROLL = unit<DT>::UNROLL, bool NORM = false>
 __global__ void __launch_bounds__(WARPS * 32, UNROLL > unit<DT>::UNROLL ? 4 : 0) gemv_kernel(gemv_params p) {
     using U = unit<DT>;
