@@ -10,18 +10,19 @@
 #      not fatal (-DSI_WERROR=OFF: that machine's compiler may warn differently)
 #   3. ctest -R cuda (test_cuda_host, test_cuda_kernels with its kernel
 #      bandwidth table, test_cuda on a synthetic SmolLM2 f16 model)
-#   4. compute-sanitizer memcheck: test_cuda_kernels (quick), a short
-#      `swiftinfer generate --device cuda` (CUDA graphs, cuBLAS prefill), and
-#      one on the Q4_1 default model with a ~100-token prompt
-#   4b. prefill (pp512) of the default Q4_1 model, quantized matrices through
-#      cuBLAS (default) and through the GEMV kernels (CUBLAS_QMIN=1000000)
+#   4. compute-sanitizer memcheck: test_cuda_kernels (quick) and a short
+#      `swiftinfer generate --device cuda` (CUDA graphs, cuBLAS prefill)
 #   5. `swiftinfer synth --arch llama2-7b --dtype f16` to /tmp (runs during
 #      3-4), then `swiftinfer bench-rounds`: ROUNDS MT-Bench rounds, sink 4,
 #      window 2048 + max_new - 4, greedy, EOS ignored, for each MAX_NEW
 #   6. the PyTorch original (scripts/bench_torch_streaming.py) on the same
 #      weights and prompt lengths, TORCH_ROUNDS rounds per setting, plus a
 #      device-to-device copy to measure the bandwidth
-#   7. a summary table: tokens/s, ratio to PyTorch, % of the weight-read limit
+#   7. if time is left: prefill (pp512) of the default Q4_1 model, quantized
+#      matrices through cuBLAS (default) and through the GEMV kernels
+#      (CUBLAS_QMIN=1000000), and compute-sanitizer over a Q4_1 generate with
+#      a ~100-token prompt
+#   8. a summary table: tokens/s, ratio to PyTorch, % of the weight-read limit
 #   5b. A/B: `swiftinfer bench` decode at 3000 cached keys with the default
 #      settings, SWIFTINFER_CUDA_GEMV=async, SWIFTINFER_CUDA_GEMV=wide,
 #      SWIFTINFER_CUDA_FUSE_NORM=0, SWIFTINFER_CUDA_ATTN=tiled,
@@ -149,25 +150,7 @@ if [ "$SANITIZE" = 1 ]; then
     step "memcheck generate (graphs)" 150 sanitizer.log compute-sanitizer --tool memcheck --error-exitcode 9 \
         "$SI" generate --model "$SYNTH_SMALL" --device cuda --temp 0 --max-new-tokens 8 \
         --prompt "Once upon a time, in a land far away, there lived a curious engineer who"
-    # the quantized default model with a prompt past 32 tokens: its prefill products go through the
-    # f16 expansion and cuBLAS, its attention through row groups
-    [ -n "${SWIFTINFER_MODEL:-}" ] && step "memcheck generate (Q4_1 prefill)" 120 sanitizer.log \
-        compute-sanitizer --tool memcheck --error-exitcode 9 "$SI" generate --model "$SWIFTINFER_MODEL" \
-        --device cuda --temp 0 --max-new-tokens 4 --prompt "$(head -c 400 data/mt_bench.jsonl)"
     grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" >>"$OUT/summary.txt"
-fi
-
-# ---- 4b. prefill of the quantized default model: cuBLAS on f16 copies of
-# its matrices (the default) against the GEMV kernels 8 rows at a time ----
-if [ -n "${SWIFTINFER_MODEL:-}" ] && [ "$DEVICE" = cuda ]; then
-    for variant in default SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; do
-        envs=()
-        [ "$variant" != default ] && read -ra envs <<<"$variant"
-        step "prefill $variant" 60 ab.log env "${envs[@]}" "$SI" bench --model "$SWIFTINFER_MODEL" \
-            --device cuda --prompt-tokens 512 --gen-tokens 0 --repetitions 3
-        tps=$(grep -E "\| pp512 \|" "$OUT/ab.log" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
-        say "  Q4_1 prefill, $variant: ${tps:-?} tok/s"
-    done
 fi
 
 if [ "$BENCH" != 1 ]; then
@@ -225,7 +208,29 @@ else
     say "pytorch original: skipped (${left}s left or no prompts)"
 fi
 
-# ---- 7. summary ----
+# ---- 7. on what time is left (after the figures that matter most): prefill of
+# the quantized default model, its products on cuBLAS (the default) and on the
+# GEMV kernels, and a compute-sanitizer pass over it (a prompt past 32 tokens:
+# f16 expansion, cuBLAS, attention in row groups) ----
+if [ -n "${SWIFTINFER_MODEL:-}" ] && [ "$DEVICE" = cuda ]; then
+    for variant in default SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; do
+        [ "$(elapsed)" -lt 540 ] || { say "  Q4_1 prefill, $variant: skipped (no time left)"; continue; }
+        envs=()
+        [ "$variant" != default ] && read -ra envs <<<"$variant"
+        step "prefill $variant" 25 ab.log env "${envs[@]}" "$SI" bench --model "$SWIFTINFER_MODEL" \
+            --device cuda --prompt-tokens 512 --gen-tokens 0 --repetitions 3
+        tps=$(grep -E "\| pp512 \|" "$OUT/ab.log" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+        say "  Q4_1 prefill, $variant: ${tps:-?} tok/s"
+    done
+    if [ "$SANITIZE" = 1 ] && [ "$(elapsed)" -lt 550 ]; then
+        step "memcheck generate (Q4_1 prefill)" $((585 - $(elapsed))) sanitizer.log \
+            compute-sanitizer --tool memcheck --error-exitcode 9 "$SI" generate --model "$SWIFTINFER_MODEL" \
+            --device cuda --temp 0 --max-new-tokens 4 --prompt "$(head -c 400 data/mt_bench.jsonl)"
+        grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" | tail -1 | sed 's/^/  Q4_1 memcheck: /' >>"$OUT/summary.txt"
+    fi
+fi
+
+# ---- 8. summary ----
 python3 - "$OUT/bench.jsonl" "$SYNTH_7B" >>"$OUT/summary.txt" 2>&1 <<'PY'
 import json, os, subprocess, sys
 rows = [json.loads(l) for l in open(sys.argv[1])] if os.path.exists(sys.argv[1]) else []
