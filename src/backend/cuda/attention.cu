@@ -586,17 +586,16 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_group_kernel(attn_params p
 __host__ __device__ constexpr bool gqa_group_built(int g) { return g == 2 || g == 3 || g == 4 || g == 8; }
 __host__ __device__ constexpr int rows_per_group(int g) { return g == 1 ? 8 : g == 2 ? 4 : g <= 4 ? 2 : 1; }
 
-/* Grouped launches: by query heads per block (G) and, with a.groups, by
- * rows per group (R = rows_per_group(G)). */
+/* Grouped launches, G query heads per block: with a.groups, R =
+ * rows_per_group(G) rows per block where that is more than one; else a
+ * block per row. */
 template <int HD, typename KT, int G>
-cudaError_t launch_group_g(const attn_params &p, int group_rows, cudaStream_t s) {
+cudaError_t launch_group_g(const attn_params &p, cudaStream_t s) {
     constexpr int R = rows_per_group(G);
-    if (p.a.groups && group_rows > 1) {
-        if constexpr (R > 1)
+    if constexpr (R > 1)
+        if (p.a.groups)
             return si_launch(attend_group_kernel<HD, KT, G, R>, dim3(p.a.n_heads / G, p.a.splits, p.a.n_groups),
                              ATT_THREADS, s, p);
-        return cudaErrorInvalidValue;
-    }
     if constexpr (G > 1)
         return si_launch(attend_group_kernel<HD, KT, G, 1>, dim3(p.a.n_heads / G, p.a.splits, p.a.n_tokens),
                          ATT_THREADS, s, p);
@@ -604,13 +603,13 @@ cudaError_t launch_group_g(const attn_params &p, int group_rows, cudaStream_t s)
 }
 
 template <int HD, typename KT>
-cudaError_t launch_group(const attn_params &p, int group, int group_rows, cudaStream_t s) {
+cudaError_t launch_group(const attn_params &p, int group, cudaStream_t s) {
     switch (group) {
-    case 1: return launch_group_g<HD, KT, 1>(p, group_rows, s);
-    case 2: return launch_group_g<HD, KT, 2>(p, group_rows, s);
-    case 3: return launch_group_g<HD, KT, 3>(p, group_rows, s);
-    case 4: return launch_group_g<HD, KT, 4>(p, group_rows, s);
-    case 8: return launch_group_g<HD, KT, 8>(p, group_rows, s);
+    case 1: return launch_group_g<HD, KT, 1>(p, s);
+    case 2: return launch_group_g<HD, KT, 2>(p, s);
+    case 3: return launch_group_g<HD, KT, 3>(p, s);
+    case 4: return launch_group_g<HD, KT, 4>(p, s);
+    case 8: return launch_group_g<HD, KT, 8>(p, s);
     default: return cudaErrorInvalidValue;
     }
 }
@@ -618,10 +617,8 @@ cudaError_t launch_group(const attn_params &p, int group, int group_rows, cudaSt
 template <int HD>
 cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
     const int group = si_cu_attn_group(p.a.kernel, p.a.n_heads, p.a.n_kv_heads);
-    const int group_rows = p.a.groups ? si_cu_attn_group_rows(p.a.kernel, p.a.n_heads, p.a.n_kv_heads) : 1;
-    if (group > 1 || group_rows > 1)
-        return p.a.kv_f16 ? launch_group<HD, __half>(p, group, group_rows, s)
-                          : launch_group<HD, float>(p, group, group_rows, s);
+    if (group > 1 || (p.a.groups && si_cu_attn_group_rows(p.a.kernel, p.a.n_heads, p.a.n_kv_heads) > 1))
+        return p.a.kv_f16 ? launch_group<HD, __half>(p, group, s) : launch_group<HD, float>(p, group, s);
     dim3 grid(p.a.n_heads, p.a.splits, p.a.n_tokens);
     if (p.a.kernel == SI_CU_ATTN_TILED)
         return p.a.kv_f16 ? si_launch(attend_kernel<HD, __half>, grid, ATT_THREADS, s, p)

@@ -61,7 +61,8 @@ void si_cu_free_weights(si_cu_backend *cb) {
 static int alloc_deq(si_cu_backend *cb) {
     size_t cap = SI_CU_DEQ_BYTES, want = 0;
     const char *env = getenv("SI_CUDA_DEQ_BYTES");
-    if (env && atoll(env) > 0 && (size_t)atoll(env) < cap) cap = (size_t)atoll(env);
+    long long asked = env ? atoll(env) : 0;
+    if (asked > 0 && (size_t)asked < cap) cap = (size_t)asked;
     for (size_t i = 0; i < cb->weights_cap; i++) {
         const si_cu_matrix *m = &cb->weights[i].mat;
         if (!cb->weights[i].t || si_dtype_block_elems(m->dtype) == 1) continue;
