@@ -18,7 +18,9 @@
 #   6. the PyTorch original (scripts/bench_torch_streaming.py) on the same
 #      weights and prompt lengths, TORCH_ROUNDS rounds per setting, plus a
 #      device-to-device copy to measure the bandwidth
-#   7. if time is left: prefill (pp512) of the default Q4_1 model, quantized
+#   7. if time is left: a per-operation profile of 32 decode steps of the 7B
+#      model at 3000 cached keys (SWIFTINFER_CUDA_PROFILE=1, the decode table
+#      into the summary); prefill (pp512) of the default Q4_1 model, quantized
 #      matrices through cuBLAS (default) and through the GEMV kernels
 #      (CUBLAS_QMIN=1000000), and compute-sanitizer over a Q4_1 generate with
 #      a ~100-token prompt
@@ -208,10 +210,21 @@ else
     say "pytorch original: skipped (${left}s left or no prompts)"
 fi
 
-# ---- 7. on what time is left (after the figures that matter most): prefill of
-# the quantized default model, its products on cuBLAS (the default) and on the
-# GEMV kernels, and a compute-sanitizer pass over it (a prompt past 32 tokens:
-# f16 expansion, cuBLAS, attention in row groups) ----
+# ---- 7. on what time is left (after the figures that matter most). First,
+# where a decode step's time goes: every operation timed on its own
+# (SWIFTINFER_CUDA_PROFILE=1: graphs off, no overlap between kernels), with
+# the setting benchmarked above, at the A/B's 3000 cached keys ----
+if [ "$DEVICE" = cuda ] && [ "$(elapsed)" -lt 500 ]; then
+    step "profile decode" 60 ab.log env SWIFTINFER_CUDA_PROFILE=1 "$SI" bench --model "$SYNTH_7B" \
+        --device cuda --prompt-tokens 0 --gen-tokens 32 --repetitions 1 --depth 3000 --sink-tokens 4 --window 3068
+    # the table of decode passes (the prefill of the 3000 keys follows it)
+    awk '/^decode passes/{on=1} /^prefill passes/{on=0} on' "$OUT/ab.log" | head -24 | sed 's/^/  /' \
+        >>"$OUT/summary.txt"
+fi
+
+# Then prefill of the quantized default model, its products on cuBLAS (the
+# default) and on the GEMV kernels, and a compute-sanitizer pass over it (a
+# prompt past 32 tokens: f16 expansion, cuBLAS, attention in row groups).
 if [ -n "${SWIFTINFER_MODEL:-}" ] && [ "$DEVICE" = cuda ]; then
     for variant in default SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; do
         [ "$(elapsed)" -lt 540 ] || { say "  Q4_1 prefill, $variant: skipped (no time left)"; continue; }

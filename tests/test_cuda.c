@@ -5,7 +5,8 @@
  *   (a) a prompt and 32 decode steps: CUDA logits = CPU logits;
  *   (b) StreamingLLM, S=4 W=64, 192 tokens, chunks 1/7/64: CUDA = CPU, and a
  *       one-key-smaller window (W=63) is far outside the tolerance;
- *   (c) decode through CUDA graphs = eager decode, feed_greedy = argmax, and
+ *   (c) decode through CUDA graphs = eager decode (eager with every operation
+ *       timed, SWIFTINFER_CUDA_PROFILE), feed_greedy = argmax, and
  *       feed_sample (sampling on the device) = the host sampler;
  *   (d) a batched decode of 4 sessions = 4 separate decodes.
  * "exact" runs use an f32 KV cache and no cuBLAS (f32 arithmetic throughout,
@@ -42,10 +43,14 @@ static const char *passage =
     "tonight between 7 and 10. Annette Scherer.";
 
 typedef struct {
-    const char *kv, *graph, *cublas_min;
+    const char *kv, *graph, *cublas_min, *profile;
 } cuda_cfg;
 
-static const cuda_cfg EXACT = {"f32", "1", "1000000"}, DEFAULT = {NULL, NULL, NULL}, EAGER = {NULL, "0", NULL};
+/* The eager model also times every operation (SWIFTINFER_CUDA_PROFILE):
+ * check_graphs then also shows that the events change no result, and its
+ * table is printed when the model is freed. */
+static const cuda_cfg EXACT = {"f32", "1", "1000000", NULL}, DEFAULT = {NULL, NULL, NULL, NULL},
+                      EAGER = {NULL, "0", NULL, "1"};
 
 static void set_env(const char *name, const char *v) {
     if (v)
@@ -58,6 +63,7 @@ static si_model *load_as(const char *path, const char *device, const cuda_cfg *c
     set_env("SWIFTINFER_CUDA_KV", c ? c->kv : NULL);
     set_env("SWIFTINFER_CUDA_GRAPH", c ? c->graph : NULL);
     set_env("SWIFTINFER_CUDA_CUBLAS_MIN", c ? c->cublas_min : NULL);
+    set_env("SWIFTINFER_CUDA_PROFILE", c ? c->profile : NULL);
     si_model_params mp = si_model_default_params();
     mp.device = device;
     mp.max_batch = 64;

@@ -8,14 +8,18 @@
  *    op) against si_sampler_sample;
  *  - `synth`: the tiny arch loads with our Hugging Face loader, runs, and its
  *    bytes depend on the seed but not on the thread count;
- *  - device "cuda" without a GPU fails cleanly ("no CUDA device: ..."). */
+ *  - device "cuda" without a GPU fails cleanly ("no CUDA device: ...");
+ *  - the per-operation time table of SWIFTINFER_CUDA_PROFILE (op_profile.h). */
 #include "backend/gpu_layout.h"
+#include "backend/op_profile.h"
 #include "engine/engine.h"
 #include "testutil.h"
 #include "util/half.h"
 
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define next_u32 si_test_rand
@@ -300,7 +304,53 @@ static void test_synth_and_greedy(void) {
     si_model_free(cm);
 }
 
+/* Sums per (kind, label), the overflow label, and the printed order and
+ * per-pass figures. */
+static void test_op_profile(void) {
+    si_op_profile *p = si_op_profile_create();
+    CHECK(p != NULL);
+    if (!p) return;
+    for (int pass = 0; pass < 4; pass++) {
+        for (int layer = 0; layer < 3; layer++) {
+            si_op_profile_add(p, SI_OP_DECODE, "matrix-vector product [12288x4096 f16]", 30e-6);
+            si_op_profile_add(p, SI_OP_DECODE, "attention", 10e-6);
+        }
+        si_op_profile_pass(p, SI_OP_DECODE, 125e-6);
+    }
+    si_op_profile_add(p, SI_OP_PREFILL, "attention", 1e-3);
+    si_op_profile_pass(p, SI_OP_PREFILL, 1e-3);
+    long calls = 0;
+    CHECK(fabs(si_op_profile_seconds(p, SI_OP_DECODE, "attention", &calls) - 120e-6) < 1e-12 && calls == 12);
+    CHECK(fabs(si_op_profile_seconds(p, SI_OP_PREFILL, "attention", &calls) - 1e-3) < 1e-12 && calls == 1);
+    CHECK(si_op_profile_seconds(p, SI_OP_PREFILL, "matrix-vector product [12288x4096 f16]", &calls) == 0 && calls == 0);
+    /* labels past the table's room share one entry */
+    char label[32];
+    for (int i = 0; i < SI_OP_PROFILE_LABELS + 5; i++) {
+        snprintf(label, sizeof label, "op %d", i);
+        si_op_profile_add(p, SI_OP_PREFILL, label, 1e-6);
+    }
+    CHECK(si_op_profile_seconds(p, SI_OP_PREFILL, "op 0", &calls) > 0 && calls == 1);
+    CHECK(si_op_profile_seconds(p, SI_OP_PREFILL, "op 46", &calls) > 0 && calls == 1);
+    CHECK(si_op_profile_seconds(p, SI_OP_PREFILL, "op 47", &calls) == 0 && calls == 0);
+    si_op_profile_seconds(p, SI_OP_PREFILL, "(other operations)", &calls);
+    CHECK(calls == 6); /* "attention" took one place: labels 47..52 overflow */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    si_op_profile_print(p, f);
+    fclose(f);
+    /* decode: 4 passes of 125 us; the products first (90 us a pass, 75%) */
+    const char *d = strstr(text, "decode passes (1-8 rows): 4, 125.0 us each (operations: 120.0 us)");
+    const char *mv = strstr(text, "90.0       3.00  75.0%  matrix-vector product [12288x4096 f16]");
+    const char *at = strstr(text, "30.0       3.00  25.0%  attention");
+    CHECKF(d && mv && at && d < mv && mv < at, "%s", text);
+    CHECKF(strstr(text, "prefill passes (more rows): 1, 1000.0 us each") != NULL, "%s", text);
+    free(text);
+    si_op_profile_free(p);
+}
+
 int main(void) {
+    test_op_profile();
     test_attn_rows();
     test_planar();
     test_argmax_op();

@@ -6,6 +6,8 @@
  *   SWIFTINFER_CUDA_DEVICE      device index (default 0)
  *   SWIFTINFER_CUDA_KV          f16 (default) or f32: KV cache element type
  *   SWIFTINFER_CUDA_GRAPH       0 disables CUDA graphs for small passes
+ *   SWIFTINFER_CUDA_PROFILE     1 times every operation (graphs off) and prints where
+ *                               the time went when the backend closes (cuda_profile.c)
  *   SWIFTINFER_CUDA_FUSE_NORM   0 keeps RMSNorm a kernel of its own before decode products
  *   SWIFTINFER_CUDA_CUBLAS_MIN  rows from which float weights use cuBLAS (default 9)
  *   SWIFTINFER_CUDA_CUBLAS_QMIN rows from which quantized weights use cuBLAS through an f16
@@ -28,7 +30,10 @@
 #define BLAS_WORKSPACE (32u << 20)
 
 bool si_cu_check(si_cu_backend *cb, cudaError_t e, const char *what) {
-    if (e == cudaSuccess) return false;
+    if (e == cudaSuccess) {
+        si_cu_profile_mark(cb, what);
+        return false;
+    }
     if (!cb->failed) {
         snprintf(cb->error, sizeof cb->error, "cuda: %s: %s", what, cudaGetErrorString(e));
         cb->failed = true;
@@ -37,7 +42,10 @@ bool si_cu_check(si_cu_backend *cb, cudaError_t e, const char *what) {
 }
 
 bool si_cu_check_blas(si_cu_backend *cb, cublasStatus_t st, const char *what) {
-    if (st == CUBLAS_STATUS_SUCCESS) return false;
+    if (st == CUBLAS_STATUS_SUCCESS) {
+        si_cu_profile_mark(cb, what);
+        return false;
+    }
     if (!cb->failed) {
         snprintf(cb->error, sizeof cb->error, "cublas: %s: %s", what, cublasGetStatusString(st));
         cb->failed = true;
@@ -173,6 +181,7 @@ static int cu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int 
 static void cu_destroy(si_backend *be) {
     si_cu_backend *cb = si_cu(be);
     if (cb->stream) cudaStreamSynchronize(cb->stream);
+    si_cu_profiler_finish(cb);
     si_cu_drop_graphs(cb);
     si_cu_free_weights(cb);
     void *bufs[] = {cb->part, cb->count, cb->qrot, cb->tmp, cb->act16, cb->rows_dev, cb->groups_dev, cb->blas_ws};
@@ -267,6 +276,13 @@ si_backend *si_backend_cuda_create(void) {
     cb->attn_kernel = attn;
     cb->gemv_kernel = gemv;
     cb->use_graphs = env_int("SWIFTINFER_CUDA_GRAPH", 1) != 0;
+    if (env_int("SWIFTINFER_CUDA_PROFILE", 0)) {
+        if (!(cb->prof = si_cu_profiler_create())) {
+            cu_destroy(b);
+            return NULL;
+        }
+        cb->use_graphs = false; /* a replayed graph is one operation to the host */
+    }
     cb->fuse_norm = env_int("SWIFTINFER_CUDA_FUSE_NORM", 1) != 0;
     cb->cublas_min = env_int("SWIFTINFER_CUDA_CUBLAS_MIN", 9);
     /* Expanding a quantized matrix to f16 costs about as much as rereading

@@ -6,11 +6,14 @@
 #define SI_BACKEND_CUDA_CUDA_BACKEND_H
 
 #include "../backend.h"
+#include "../op_profile.h"
 #include "kernels.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 #include <stdbool.h>
+
+typedef struct si_cu_profiler si_cu_profiler; /* cuda_profile.c */
 
 /* A weight's device copy, found by the si_tensor it came from. */
 typedef struct {
@@ -75,6 +78,7 @@ typedef struct {
     int cublas_min;   /* SWIFTINFER_CUDA_CUBLAS_MIN: rows from which F32/F16/BF16 go to cuBLAS */
     int cublas_qmin;  /* the larger of that and SWIFTINFER_CUDA_CUBLAS_QMIN: the same for quantized weights */
     bool fuse_norm;   /* SWIFTINFER_CUDA_FUSE_NORM=0 keeps RMSNorm a kernel of its own */
+    si_cu_profiler *prof; /* SWIFTINFER_CUDA_PROFILE=1: operations timed; NULL otherwise */
 
     /* first failure of queued work, reported by pass_end or sync */
     bool failed;
@@ -98,6 +102,15 @@ void si_cu_free_weights(si_cu_backend *cb);
 int si_cu_pass_begin(si_backend *be, const si_pass *p);
 int si_cu_pass_end(si_backend *be);
 void si_cu_drop_graphs(si_cu_backend *cb);
+
+/* cuda_profile.c: per-operation timing (SWIFTINFER_CUDA_PROFILE=1); each is
+ * a no-op when cb->prof is NULL */
+si_cu_profiler *si_cu_profiler_create(void);
+void si_cu_profile_pass(si_cu_backend *cb, int rows);             /* pass_begin: a new pass opens */
+void si_cu_profile_mark(si_cu_backend *cb, const char *what);     /* an operation is queued */
+/* the weights of the next marked operation, for its label */
+void si_cu_profile_detail(si_cu_backend *cb, const si_cu_matrix *const *mats, int count);
+void si_cu_profiler_finish(si_cu_backend *cb); /* prints the table to stderr, frees */
 
 /* cuda_ops.c */
 void si_cu_set_ops(si_backend *b);

@@ -80,6 +80,7 @@ static void blas_gemm(si_cu_backend *cb, const void *a, cudaDataType_t type, int
 static void blas_product(si_cu_backend *cb, const si_cu_matrix *w, const float *x, const void *x16, float *y, int n,
                          bool accumulate) {
     int rows = (int)w->rows, cols = (int)w->cols;
+    si_cu_profile_detail(cb, &w, 1); /* the label of the next operation (when profiling) */
     if (w->dtype == SI_DTYPE_F32) {
         blas_gemm(cb, w->data, CUDA_R_32F, rows, cols, x, y, rows, n, accumulate);
     } else if (is_float(w->dtype)) {
@@ -89,7 +90,9 @@ static void blas_product(si_cu_backend *cb, const si_cu_matrix *w, const float *
         int64_t slice = deq_slice_rows(cb, w);
         for (int64_t r0 = 0; r0 < rows && !cb->failed; r0 += slice) {
             int nr = (int)(rows - r0 < slice ? rows - r0 : slice);
+            if (r0 > 0) si_cu_profile_detail(cb, &w, 1);
             si_cu_check(cb, si_cu_dequant_f16(cb->deq, w, r0, nr, cb->stream), "expanding quantized weights");
+            si_cu_profile_detail(cb, &w, 1);
             blas_gemm(cb, cb->deq, CUDA_R_16F, nr, cols, x16, y + r0, rows, n, accumulate);
         }
     }
@@ -149,6 +152,7 @@ static void products(si_cu_backend *cb, int count, float *const *outs, const si_
             si_cu_check(cb, cudaErrorInvalidValue, "gate and up projections of different types");
             return;
         }
+        si_cu_profile_detail(cb, job.w, job.n_w);
         si_cu_check(cb, si_cu_gemv(&job, in, n, cb->stream), "matrix-vector product");
         j0 = j;
     }
@@ -195,6 +199,7 @@ static void cu_norm_matmul(si_backend *be, int count, float *const *outs, const 
                 w->mat.cols == dim;
     }
     if (fused) {
+        si_cu_profile_detail(cb, job.w, count);
         si_cu_check(cb, si_cu_gemv(&job, x, n, cb->stream), "matrix-vector product of a norm");
         return;
     }

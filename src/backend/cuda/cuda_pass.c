@@ -36,6 +36,7 @@ int si_cu_pass_begin(si_backend *be, const si_pass *p) {
         return si_fail("cuda: a pass of %d rows seeing %d keys exceeds the reserved %d rows / %d keys", p->n_tokens,
                        p->max_visible, cb->cap_tokens, cb->cap_visible);
     if (si_gpu_attn_rows(p->runs, p->n_runs, cb->rows_host, p->n_tokens)) return -1;
+    si_cu_profile_pass(cb, p->n_tokens);
     if (si_cu_check(cb, cudaMemcpyAsync(cb->rows_dev, cb->rows_host, (size_t)p->n_tokens * sizeof(si_gpu_attn_row),
                                         cudaMemcpyHostToDevice, cb->stream),
                     "uploading attention rows"))
