@@ -29,8 +29,8 @@
 #      settings, SWIFTINFER_CUDA_GEMV=async, SWIFTINFER_CUDA_GEMV=wide,
 #      SWIFTINFER_CUDA_FUSE_NORM=0, SWIFTINFER_CUDA_ATTN=tiled,
 #      SWIFTINFER_CUDA_PDL=0, and tiled + PDL=0 + FUSE_NORM=0 together (the
-#      kernels of the earlier runs); the fastest is used for step 5 (AB=0
-#      skips; ~2.5 min)
+#      kernels of the earlier runs), then the single switches that beat the
+#      default, together; the fastest is used for step 5 (AB=0 skips; ~2.5-3 min)
 #   If the tests fail, they run again with SWIFTINFER_CUDA_PDL=0
 #   SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000
 #   SWIFTINFER_CUDA_FUSE_NORM=0; when that passes the benchmark uses those.
@@ -167,23 +167,39 @@ wait "$synth_pid"
 cat /tmp/si-synth.log >>"$OUT/bench.log"
 say "synth $ARCH: $(tail -2 /tmp/si-synth.log | head -1) (t=$(elapsed)s)"
 # Decode at a full window (3000 cached keys + 128 new) with each switch of
-# the newest kernels; the fastest setting is the one benchmarked below
-# (unless the tests forced the fallback). The last line is the setting
-# measured in the earlier runs (docs/cuda.md).
+# the newest kernels, then the switches that beat the default together (one
+# per setting); the fastest is the one benchmarked below (unless the tests
+# forced the fallback). The last single line is the setting measured in the
+# earlier runs (docs/cuda.md).
+ab_run() { # ab_run "VAR=x VAR2=y" | default: sets tps (empty when the run failed)
+    local envs=() from
+    [ "$1" != default ] && read -ra envs <<<"$1"
+    from=$(($(wc -l <"$OUT/ab.log" 2>/dev/null || echo 0) + 1))
+    step "A/B $1" 90 ab.log env "${envs[@]}" "$SI" bench --model "$SYNTH_7B" --device cuda \
+        --prompt-tokens 0 --gen-tokens 128 --repetitions 2 --depth 3000 --sink-tokens 4 --window 3068
+    tps=$(tail -n +"$from" "$OUT/ab.log" | grep -E "\| tg128 \|" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+    say "  $1: decode ${tps:-?} tok/s"
+}
+faster() { [ -n "$1" ] && awk -v a="$1" -v b="$2" 'BEGIN{exit !(a > b)}'; }
 if [ "${AB:-1}" = 1 ] && [ "$DEVICE" = cuda ]; then
-    best=default best_tps=0
+    touch "$OUT/ab.log"
+    best=default best_tps=0 default_tps=0
+    declare -A win win_tps # per setting: the value that beat the default most
     for variant in default SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_GEMV=wide SWIFTINFER_CUDA_FUSE_NORM=0 \
         SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 "SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_FUSE_NORM=0"; do
-        envs=()
-        [ "$variant" != default ] && read -ra envs <<<"$variant"
-        step "A/B $variant" 90 ab.log env "${envs[@]}" "$SI" bench --model "$SYNTH_7B" --device cuda \
-            --prompt-tokens 0 --gen-tokens 128 --repetitions 2 --depth 3000 --sink-tokens 4 --window 3068
-        tps=$(grep -E "\| tg128 \|" "$OUT/ab.log" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
-        say "  $variant: decode ${tps:-?} tok/s"
-        if [ -n "$tps" ] && awk -v a="$tps" -v b="$best_tps" 'BEGIN{exit !(a > b)}'; then
-            best=$variant best_tps=$tps
+        ab_run "$variant"
+        [ "$variant" = default ] && default_tps=${tps:-0}
+        faster "$tps" "$best_tps" && best=$variant best_tps=$tps
+        name=${variant%%=*}
+        if [[ "$variant" != default && "$variant" != *" "* ]] && faster "$tps" "$default_tps" &&
+            faster "$tps" "${win_tps[$name]:-0}"; then
+            win[$name]=$variant win_tps[$name]=$tps
         fi
     done
+    if [ "${#win[@]}" -ge 2 ]; then
+        ab_run "${win[*]}"
+        faster "$tps" "$best_tps" && best="${win[*]}" best_tps=$tps
+    fi
     if [ -z "${SWIFTINFER_CUDA_ATTN:-}" ] && [ "$best" != default ]; then
         read -ra best_envs <<<"$best"
         export "${best_envs[@]}"
