@@ -23,6 +23,8 @@
  * Reference: backend/cpu/attention.c. */
 #include "common.cuh"
 
+#include <type_traits>
+
 namespace {
 
 constexpr int ATT_THREADS = 128, ATT_WARPS = 4, TILE = 256, LOADS = 4;
@@ -580,10 +582,23 @@ __global__ void __launch_bounds__(ATT_THREADS) attend_group_kernel(attn_params p
     }
 }
 
-/* Query heads per KV head that attend_group_kernel is built for, and how
- * many rows of a prefill chunk it takes together for each (G x R <= 8
- * queries: more would spill registers). */
-__host__ __device__ constexpr bool gqa_group_built(int g) { return g == 2 || g == 3 || g == 4 || g == 8; }
+/* Query heads per KV head that attend_group_kernel is built for (1: the
+ * prefill row groups of models without GQA), in one list: visit(g, f) calls
+ * f with g as a compile-time constant, cudaErrorInvalidValue for another g. */
+template <int... Gs>
+struct group_list {
+    static constexpr bool has(int g) { return ((g == Gs) || ...); }
+    template <typename F>
+    static auto visit(int g, F f) -> decltype(f(std::integral_constant<int, 1>{})) {
+        decltype(f(std::integral_constant<int, 1>{})) r{};
+        bool found = ((g == Gs ? (r = f(std::integral_constant<int, Gs>{}), true) : false) || ...);
+        return found ? r : decltype(r)(cudaErrorInvalidValue);
+    }
+};
+using built_groups = group_list<1, 2, 3, 4, 8>;
+
+/* How many rows of a prefill chunk a block takes together for G query heads
+ * (G x R <= 8 queries: more would spill registers). */
 __host__ __device__ constexpr int rows_per_group(int g) { return g == 1 ? 8 : g == 2 ? 4 : g <= 4 ? 2 : 1; }
 
 /* Grouped launches, G query heads per block: with a.groups, R =
@@ -604,14 +619,7 @@ cudaError_t launch_group_g(const attn_params &p, cudaStream_t s) {
 
 template <int HD, typename KT>
 cudaError_t launch_group(const attn_params &p, int group, cudaStream_t s) {
-    switch (group) {
-    case 1: return launch_group_g<HD, KT, 1>(p, s);
-    case 2: return launch_group_g<HD, KT, 2>(p, s);
-    case 3: return launch_group_g<HD, KT, 3>(p, s);
-    case 4: return launch_group_g<HD, KT, 4>(p, s);
-    case 8: return launch_group_g<HD, KT, 8>(p, s);
-    default: return cudaErrorInvalidValue;
-    }
+    return built_groups::visit(group, [&](auto g) { return launch_group_g<HD, KT, decltype(g)::value>(p, s); });
 }
 
 template <int HD>
@@ -627,18 +635,23 @@ cudaError_t launch_attend(const attn_params &p, cudaStream_t s) {
                       : si_launch(attend_warp_kernel<HD, float>, grid, ATT_THREADS, s, p);
 }
 
+/* Blocks per multiprocessor of the decode launch: the tiled kernel, the warp
+ * kernel (one query head per block), or the group kernel for G > 1. */
 template <int HD, typename KT>
 int occupancy(int kernel, int group) {
     int n = 0;
     cudaError_t e;
-    switch (kernel == SI_CU_ATTN_TILED ? -1 : group) {
-    case -1: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<HD, KT>, ATT_THREADS, 0); break;
-    case 2: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 2, 1>, ATT_THREADS, 0); break;
-    case 3: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 3, 1>, ATT_THREADS, 0); break;
-    case 4: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 4, 1>, ATT_THREADS, 0); break;
-    case 8: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, 8, 1>, ATT_THREADS, 0); break;
-    default: e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_warp_kernel<HD, KT>, ATT_THREADS, 0);
-    }
+    if (kernel == SI_CU_ATTN_TILED)
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_kernel<HD, KT>, ATT_THREADS, 0);
+    else
+        e = built_groups::visit(group, [&](auto g) {
+            constexpr int G = decltype(g)::value;
+            if constexpr (G == 1)
+                return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_warp_kernel<HD, KT>, ATT_THREADS, 0);
+            else
+                return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, attend_group_kernel<HD, KT, G, 1>,
+                                                                     ATT_THREADS, 0);
+        });
     if (e != cudaSuccess) {
         cudaGetLastError();
         return 0;
@@ -650,7 +663,7 @@ int occupancy(int kernel, int group) {
 
 extern "C" int si_cu_attn_group(int kernel, int n_heads, int n_kv_heads) {
     if (kernel != SI_CU_ATTN_WARP || n_kv_heads < 1 || n_heads % n_kv_heads) return 1;
-    return gqa_group_built(n_heads / n_kv_heads) ? n_heads / n_kv_heads : 1;
+    return built_groups::has(n_heads / n_kv_heads) ? n_heads / n_kv_heads : 1;
 }
 
 extern "C" int si_cu_attn_group_rows(int kernel, int n_heads, int n_kv_heads) {
