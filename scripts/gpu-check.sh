@@ -26,15 +26,16 @@
 #      a ~100-token prompt
 #   8. a summary table: tokens/s, ratio to PyTorch, % of the weight-read limit
 #   5b. A/B: `swiftinfer bench` decode at 3000 cached keys with the default
-#      settings, SWIFTINFER_CUDA_GEMV=async, SWIFTINFER_CUDA_GEMV=wide,
-#      SWIFTINFER_CUDA_FUSE_NORM=0, SWIFTINFER_CUDA_ATTN=tiled,
-#      SWIFTINFER_CUDA_PDL=0, and tiled + PDL=0 + FUSE_NORM=0 together (the
-#      kernels of the earlier runs), then the single switches that beat the
-#      default, together; the fastest is used for step 5 (AB=0 skips; ~2.5-3 min)
+#      settings, SWIFTINFER_CUDA_GEMV=wide, SWIFTINFER_CUDA_GEMV=async,
+#      SWIFTINFER_CUDA_FUSE_NORM=0, SWIFTINFER_CUDA_PDL=0,
+#      SWIFTINFER_CUDA_ATTN=tiled, then the single switches that beat the
+#      default together, and tiled + PDL=0 + FUSE_NORM=0 (the kernels of the
+#      earlier runs); the fastest is used for step 5. No variant starts after
+#      AB_UNTIL=300 s (AB=0 skips all; ~2 min)
 #   If the tests fail, they run again with SWIFTINFER_CUDA_PDL=0
 #   SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000
 #   SWIFTINFER_CUDA_FUSE_NORM=0; when that passes the benchmark uses those.
-# Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1
+# Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1 AB_UNTIL=300
 # (TESTS=0 with BENCH=0: build only, as scripts/gpu-attn-sweep.sh uses it);
 # for a dry run of the script itself without a GPU: DEVICE=cpu ARCH=tiny
 # SANITIZE=0 PYTHON=<a python with torch>.
@@ -169,12 +170,19 @@ say "synth $ARCH: $(tail -2 /tmp/si-synth.log | head -1) (t=$(elapsed)s)"
 # Decode at a full window (3000 cached keys + 128 new) with each switch of
 # the newest kernels, then the switches that beat the default together (one
 # per setting); the fastest is the one benchmarked below (unless the tests
-# forced the fallback). The last single line is the setting measured in the
-# earlier runs (docs/cuda.md).
-ab_run() { # ab_run "VAR=x VAR2=y" | default: sets tps (empty when the run failed)
+# forced the fallback). Last, the setting of the earlier measured runs
+# (docs/cuda.md). A variant starts only before AB_UNTIL seconds (default
+# 300), so that the benchmark (~3 min) and PyTorch (~1.5 min) keep their time.
+AB_UNTIL="${AB_UNTIL:-300}"
+ab_run() { # ab_run "VAR=x VAR2=y" | default: sets tps (empty when the run failed or was skipped)
     local envs=() from
+    tps=
+    if [ "$(elapsed)" -gt "$AB_UNTIL" ]; then
+        say "  $1: skipped (t=$(elapsed)s > AB_UNTIL=${AB_UNTIL}s)"
+        return
+    fi
     [ "$1" != default ] && read -ra envs <<<"$1"
-    from=$(($(wc -l <"$OUT/ab.log" 2>/dev/null || echo 0) + 1))
+    from=$(($(wc -l <"$OUT/ab.log") + 1))
     step "A/B $1" 90 ab.log env "${envs[@]}" "$SI" bench --model "$SYNTH_7B" --device cuda \
         --prompt-tokens 0 --gen-tokens 128 --repetitions 2 --depth 3000 --sink-tokens 4 --window 3068
     tps=$(tail -n +"$from" "$OUT/ab.log" | grep -E "\| tg128 \|" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
@@ -185,21 +193,21 @@ if [ "${AB:-1}" = 1 ] && [ "$DEVICE" = cuda ]; then
     touch "$OUT/ab.log"
     best=default best_tps=0 default_tps=0
     declare -A win win_tps # per setting: the value that beat the default most
-    for variant in default SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_GEMV=wide SWIFTINFER_CUDA_FUSE_NORM=0 \
-        SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 "SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_FUSE_NORM=0"; do
+    for variant in default SWIFTINFER_CUDA_GEMV=wide SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_FUSE_NORM=0 \
+        SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled; do
         ab_run "$variant"
         [ "$variant" = default ] && default_tps=${tps:-0}
         faster "$tps" "$best_tps" && best=$variant best_tps=$tps
         name=${variant%%=*}
-        if [[ "$variant" != default && "$variant" != *" "* ]] && faster "$tps" "$default_tps" &&
-            faster "$tps" "${win_tps[$name]:-0}"; then
+        if [ "$variant" != default ] && faster "$tps" "$default_tps" && faster "$tps" "${win_tps[$name]:-0}"; then
             win[$name]=$variant win_tps[$name]=$tps
         fi
     done
-    if [ "${#win[@]}" -ge 2 ]; then
-        ab_run "${win[*]}"
-        faster "$tps" "$best_tps" && best="${win[*]}" best_tps=$tps
-    fi
+    for variant in "${win[*]}" "SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_FUSE_NORM=0"; do
+        [[ "$variant" == *" "* ]] || continue # the winners together: only when two or more
+        ab_run "$variant"
+        faster "$tps" "$best_tps" && best=$variant best_tps=$tps
+    done
     if [ -z "${SWIFTINFER_CUDA_ATTN:-}" ] && [ "$best" != default ]; then
         read -ra best_envs <<<"$best"
         export "${best_envs[@]}"
