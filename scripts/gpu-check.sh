@@ -57,7 +57,8 @@ SYNTH_SMALL=/tmp/si-smollm2
 SYNTH_7B="/tmp/si-$ARCH"
 PROMPTS=/tmp/si-prompts.jsonl
 mkdir -p "$OUT"
-: >"$OUT/summary.txt"
+# the logs are appended to step by step: start them empty (an earlier run's rows would mix in)
+for f in summary.txt build.log tests.log sanitizer.log ab.log bench.log bench.jsonl torch.log; do : >"$OUT/$f"; done
 t_start=$(date +%s)
 
 say() { echo "$*" | tee -a "$OUT/summary.txt"; }
@@ -190,7 +191,6 @@ ab_run() { # ab_run "VAR=x VAR2=y" | default: sets tps (empty when the run faile
 }
 faster() { [ -n "$1" ] && awk -v a="$1" -v b="$2" 'BEGIN{exit !(a > b)}'; }
 if [ "${AB:-1}" = 1 ] && [ "$DEVICE" = cuda ]; then
-    touch "$OUT/ab.log"
     best=default best_tps=0 default_tps=0
     declare -A win win_tps # per setting: the value that beat the default most
     for variant in default SWIFTINFER_CUDA_GEMV=wide SWIFTINFER_CUDA_GEMV=async SWIFTINFER_CUDA_FUSE_NORM=0 \
