@@ -31,16 +31,18 @@
 #      SWIFTINFER_CUDA_ATTN=tiled, then the single switches that beat the
 #      default together, and tiled + PDL=0 + FUSE_NORM=0 (the kernels of the
 #      earlier runs); the fastest is used for step 5. No variant starts after
-#      AB_UNTIL=300 s (AB=0 skips all; ~2 min)
+#      AB_UNTIL=240 s (AB=0 skips all; ~2 min)
 #   If the tests fail, they run again with SWIFTINFER_CUDA_PDL=0
 #   SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000
 #   SWIFTINFER_CUDA_FUSE_NORM=0; when that passes the benchmark uses those.
-# Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1 AB_UNTIL=300
+# Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1 AB_UNTIL=240
 # (TESTS=0 with BENCH=0: build only, as scripts/gpu-attn-sweep.sh uses it);
 # for a dry run of the script itself without a GPU: DEVICE=cpu ARCH=tiny
 # SANITIZE=0 PYTHON=<a python with torch>.
-# Expected: 7-8 minutes on an H100 (build ~1, tests ~1.5, sanitizer ~1,
-# bench ~3, PyTorch ~1.5). OUT keeps 8 files (the device tool returns 8 at most).
+# Expected: build ~1 min, tests ~1.5, sanitizer ~1, A/B up to t=4 min, bench
+# ~3, PyTorch ~1.5 (one round when under 150 s are left before t=560 s, none
+# under 60 s); step 7 only on what is left before ~9.5 min. OUT keeps 8 files
+# (the device tool returns 8 at most).
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -173,8 +175,8 @@ say "synth $ARCH: $(tail -2 /tmp/si-synth.log | head -1) (t=$(elapsed)s)"
 # per setting); the fastest is the one benchmarked below (unless the tests
 # forced the fallback). Last, the setting of the earlier measured runs
 # (docs/cuda.md). A variant starts only before AB_UNTIL seconds (default
-# 300), so that the benchmark (~3 min) and PyTorch (~1.5 min) keep their time.
-AB_UNTIL="${AB_UNTIL:-300}"
+# 240), so that the benchmark (~3 min) and PyTorch (~1.5 min) keep their time.
+AB_UNTIL="${AB_UNTIL:-240}"
 ab_run() { # ab_run "VAR=x VAR2=y" | default: sets tps (empty when the run failed or was skipped)
     local envs=() from
     tps=
