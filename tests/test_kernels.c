@@ -11,6 +11,10 @@
  *    stride wider than n_rows (the gaps must stay untouched).
  *  - Batch invariance: a row's result for a token is bit-identical whether
  *    computed alone (one row, one token) or inside any batch.
+ *  - Where the processor has AVX512_BF16: round_bf16x bit-identical to
+ *    si_round_bf16x_ref (ties, NaN, infinities, overflow, denormals, tails),
+ *    and gemm_bf16 (BF16 weights, bf16 activations) against si_gemm_bf16_ref
+ *    in every shape above.
  * Weights mix random blocks with edge blocks: all-zero, extreme codes (-128,
  * 127, nibbles 0 and 15), negative, tiny (subnormal f16) and huge scales. */
 #include "backend/cpu/dot.h"
@@ -158,40 +162,61 @@ static double abs_terms_f(si_dtype t, const uint8_t *w, const float *x, int n) {
  * output head's path. */
 static bool float_act;
 
-/* Whether the case runs on 8-bit activations (gemm_q). */
+/* Set for the pass where BF16 weights meet bf16 activations (gemm_bf16). */
+static bool bf16_act;
+
+/* Whether the case runs on 8-bit activations (gemm_q), or bf16 ones. */
 static bool q8_path(si_dtype t) { return si_dtype_is_quantized(t) && !float_act; }
+static bool bf16_path(si_dtype t) { return t == SI_DTYPE_BF16 && bf16_act; }
 
 typedef struct {
     si_dtype t;
     int n_rows, n_tok, cols, out_stride;
     const uint8_t *w;
     size_t row_bytes;
-    const void *x; /* si_block_q8x or float rows */
+    const void *x; /* si_block_q8x, float or bf16 rows */
 } gemm_case;
 
 static void run_gemm(const si_cpu_kernels *k, const gemm_case *c, const void *w, int n_rows, const void *x, int n_tok,
                      float *out, int out_stride) {
     if (q8_path(c->t))
         k->gemm_q(c->t, w, c->row_bytes, n_rows, x, c->cols / SI_QBLOCK, n_tok, out, out_stride);
+    else if (bf16_path(c->t))
+        k->gemm_bf16(w, c->row_bytes, n_rows, x, c->cols, n_tok, out, out_stride);
     else
         k->gemm_f(c->t, w, c->row_bytes, n_rows, x, c->cols, n_tok, out, out_stride);
 }
 
 static const void *x_row(const gemm_case *c, int i) {
     if (q8_path(c->t)) return (const si_block_q8x *)c->x + (size_t)i * (c->cols / SI_QBLOCK);
+    if (bf16_path(c->t)) return (const uint16_t *)c->x + (size_t)i * c->cols;
     return (const float *)c->x + (size_t)i * c->cols;
 }
 
 static float ref_dot(const gemm_case *c, int r, int i) {
     const uint8_t *wr = c->w + (size_t)r * c->row_bytes;
     if (q8_path(c->t)) return si_dot_q_ref(c->t, wr, x_row(c, i), c->cols / SI_QBLOCK);
+    if (bf16_path(c->t)) {
+        float v;
+        si_gemm_bf16_ref(wr, c->row_bytes, 1, x_row(c, i), c->cols, 1, &v, 1);
+        return v;
+    }
     return si_dot_f_ref(c->t, wr, x_row(c, i), c->cols);
 }
 
 static double tolerance(const gemm_case *c, int r, int i) {
     const uint8_t *wr = c->w + (size_t)r * c->row_bytes;
-    double terms = q8_path(c->t) ? abs_terms_q(c->t, wr, x_row(c, i), c->cols / SI_QBLOCK)
-                                               : abs_terms_f(c->t, wr, x_row(c, i), c->cols);
+    double terms;
+    if (q8_path(c->t)) {
+        terms = abs_terms_q(c->t, wr, x_row(c, i), c->cols / SI_QBLOCK);
+    } else if (bf16_path(c->t)) {
+        float *xf = malloc((size_t)c->cols * sizeof(float));
+        for (int j = 0; j < c->cols; j++) xf[j] = si_bf16_to_f32(((const uint16_t *)x_row(c, i))[j]);
+        terms = abs_terms_f(c->t, wr, xf, c->cols);
+        free(xf);
+    } else {
+        terms = abs_terms_f(c->t, wr, x_row(c, i), c->cols);
+    }
     /* Both sides round each of their float adds (relative 2^-24) and sum in
      * different orders; the sequential reference's error grows like
      * sqrt(adds) * 2^-24 * |terms| (the worst case, linear in adds, never
@@ -262,9 +287,16 @@ static int test_shape(const si_cpu_kernels *k, si_dtype t, int n_rows, int n_tok
         for (size_t j = 0; j < (size_t)n_tok * cols; j++) xf[j] = uniform(-3, 3);
         c.x = xf;
     }
+    uint16_t *xb = NULL;
+    if (bf16_path(t)) {
+        xb = malloc((size_t)n_tok * cols * sizeof *xb);
+        si_round_bf16x_ref(xf, xb, n_tok * cols);
+        c.x = xb;
+    }
     c.w = w;
     int bad = check_case(k, &c, worst);
     free(w);
+    free(xb);
     free(xf);
     free(xq);
     return bad;
@@ -356,13 +388,52 @@ static void test_weighted_rows(const si_cpu_kernels *k, si_dtype t) {
     CHECKF(bad == 0, "%s weighted_rows: %d bad outputs", k->name, bad);
 }
 
+/* round_bf16x against the reference, bit for bit: random values of every
+ * magnitude, then edge values; every length up to 40 (masked tails), with a
+ * sentinel after the end. */
+static void test_round_bf16x(const si_cpu_kernels *k) {
+    static const uint32_t edges[] = {
+        0x00000000, 0x80000000, 0x3f808000, 0x3f818000, 0x3f80ffff, 0x3f807fff, /* zeros; ties to even, near ties */
+        0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffa00000,             /* infinities, NaNs (signalling too) */
+        0x7f7fffff, 0xff7fffff,                                                 /* rounds up to infinity */
+        0x00000001, 0x807fffff, 0x00400000, 0x00800000, 0x00808000,             /* denormals, the smallest normals */
+    };
+    enum { N = 40 + 18 };
+    float x[N];
+    uint16_t got[N + 1], want[N + 1];
+    int bad = 0, cases = 0;
+    for (int rep = 0; rep < 200; rep++) {
+        for (int j = 0; j < N; j++) {
+            uint32_t b = next_u32() ^ (next_u32() << 16);
+            if (rep % 2) b = (b & 0x807fffff) | ((uint32_t)(100 + next_u32() % 60) << 23); /* ordinary magnitudes */
+            memcpy(&x[j], &b, 4);
+        }
+        if (rep == 0)
+            for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++) memcpy(&x[e], &edges[e], 4);
+        int n = rep == 0 ? N : 1 + rep % 40;
+        got[n] = 0xbeef;
+        k->round_bf16x(x, got, n);
+        si_round_bf16x_ref(x, want, n);
+        cases++;
+        if (got[n] != 0xbeef && bad++ < 3) fprintf(stderr, "  round_bf16x wrote past %d elements\n", n);
+        for (int j = 0; j < n; j++) {
+            uint32_t b;
+            memcpy(&b, &x[j], 4);
+            if (got[j] != want[j] && bad++ < 3)
+                fprintf(stderr, "  round_bf16x(0x%08x) = 0x%04x, reference 0x%04x\n", b, got[j], want[j]);
+        }
+    }
+    printf("  %-6s round_bf16x: %d rows, %d wrong\n", k->name, cases, bad);
+    CHECKF(bad == 0, "%s round_bf16x: %d bad", k->name, bad);
+}
+
 int main(void) {
-    const char *levels[] = {"scalar", "avx2", "avx512"};
+    const char *levels[] = {"scalar", "avx2", "avx512", "avx512bf16"};
     const si_dtype types[] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1, SI_DTYPE_F32, SI_DTYPE_F16, SI_DTYPE_BF16};
     CHECK(si_cpu_kernels_for("no-such-level") == NULL);
     CHECK(si_cpu_kernels_get() != NULL);
     printf("default level: %s\n", si_cpu_kernels_get()->name);
-    for (int l = 0; l < 3; l++) {
+    for (int l = 0; l < 4; l++) {
         const si_cpu_kernels *k = si_cpu_kernels_for(levels[l]);
         if (!k) {
             printf("level %s: not available on this processor, not tested\n", levels[l]);
@@ -377,6 +448,13 @@ int main(void) {
         printf("  Q8_0 weights with float activations (the output head):\n");
         test_gemm(k, SI_DTYPE_Q8_0);
         float_act = false;
+        if (k->gemm_bf16) {
+            printf("  BF16 weights with bf16 activations:\n");
+            test_round_bf16x(k);
+            bf16_act = true;
+            test_gemm(k, SI_DTYPE_BF16);
+            bf16_act = false;
+        }
     }
     return si_test_finish("test_kernels");
 }

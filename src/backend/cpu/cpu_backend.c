@@ -51,6 +51,8 @@ static int cpu_reserve(si_backend *be, const si_hparams *hp, int max_tokens, int
     size_t scores_cap = c->scores_cap, qrot_cap = c->qrot_cap;
     if (grow((void **)&c->qx, &c->qx_cap, (size_t)max_tokens * (widest / SI_QBLOCK), sizeof(si_block_q8x)))
         return -1;
+    if (c->kern->gemm_bf16 && grow((void **)&c->xbf, &c->xbf_cap, (size_t)max_tokens * widest, sizeof(uint16_t)))
+        return -1;
     size_t group = (size_t)(hp->n_heads / hp->n_kv_heads);
     if (group * SI_ATTN_PART > scores_cap) {
         size_t total = 0;
@@ -210,6 +212,7 @@ static void cpu_destroy(si_backend *be) {
     si_cpu_backend *c = (si_cpu_backend *)be;
     si_pool_destroy(c->pool);
     free(c->qx);
+    free(c->xbf);
     free(c->scores);
     free(c->qrot);
     free(c->partial);

@@ -18,10 +18,12 @@ typedef struct {
      * accumulation. Slow; for exactness tests and accuracy studies. */
     bool precise;
     const si_tensor *head; /* the model's output head (see matmul.c) */
-    /* Grown on demand, outside the inner loops: quantized activations for
-     * matmul, and per-thread attention scores. */
+    /* Grown on demand, outside the inner loops: quantized (or bf16)
+     * activations for matmul, and per-thread attention scores. */
     si_block_q8x *qx;
     size_t qx_cap; /* blocks */
+    uint16_t *xbf;  /* activations rounded to bf16 for BF16 weights (matmul.c) */
+    size_t xbf_cap; /* elements */
     float *scores;  /* [n_threads][query heads per KV head][SI_ATTN_PART] */
     size_t scores_cap; /* floats per thread */
     float *qrot;    /* [n_threads][2][query heads per KV head][head_dim]: window and sink rotations */

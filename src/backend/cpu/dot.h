@@ -3,7 +3,10 @@
  * Quantized weights (Q8_0, Q4_0, Q4_1) are multiplied by activations that are
  * quantized on the fly to 8 bits per block of 32 (si_block_q8x), so the inner
  * loop is an integer dot product; float weights (F32, F16, BF16) are
- * multiplied by float activations. The functions here are the scalar
+ * multiplied by float activations, except that BF16 weights, where the
+ * processor has AVX512_BF16 and the precise mode is off, meet activations
+ * rounded to bf16 (si_round_bf16x: two products per instruction, as
+ * llama.cpp does for BF16). The functions here are the scalar
  * reference; faster versions for a SIMD level must give the same results up
  * to float rounding, and tests/test_kernels.c checks that they do. */
 #ifndef SI_BACKEND_CPU_DOT_H
@@ -34,11 +37,18 @@ float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_block
 float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n);
 void si_gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                    float *out, int out_stride);
+/* Activations rounded to bf16 the way the processor's vcvtneps2bf16 does:
+ * to nearest even, NaN made quiet, denormals flushed to a signed zero. */
+void si_round_bf16x_ref(const float *x, uint16_t *y, int n);
+/* BF16 weight rows times bf16 activations (si_gemm_f_ref's layout, x as
+ * bf16): the exact products summed in double. */
+void si_gemm_bf16_ref(const void *w, size_t row_bytes, int n_rows, const uint16_t *x, int n, int n_tok, float *out,
+                      int out_stride);
 void si_weighted_rows_ref(si_dtype t, const float *p, size_t p_stride, int heads, const void *v, size_t v_stride, int n,
                           int hd, float *out, size_t out_stride);
 
 /* The kernels in use, chosen once at start-up from the processor's features
- * (SWIFTINFER_SIMD=scalar|avx2|avx512 forces a level). */
+ * (SWIFTINFER_SIMD=scalar|avx2|avx512|avx512bf16 forces a level). */
 typedef struct {
     const char *name;
     void (*quantize_q8x)(const float *x, si_block_q8x *y, int n);
@@ -50,6 +60,12 @@ typedef struct {
                    int n_tok, float *out, int out_stride);
     void (*gemm_f)(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                    float *out, int out_stride);
+    /* BF16 weights times activations rounded to bf16 (round_bf16x), gemm_f's
+     * layout with bf16 input rows; both NULL where the processor lacks
+     * AVX512_BF16 (BF16 weights then take gemm_f). */
+    void (*round_bf16x)(const float *x, uint16_t *y, int n);
+    void (*gemm_bf16)(const void *w, size_t row_bytes, int n_rows, const uint16_t *x, int n, int n_tok, float *out,
+                      int out_stride);
     /* Attention's weighted sum of value rows for the query heads sharing them:
      * out[h * out_stride + d] += sum_{j<n} p[h * p_stride + j] v[j * v_stride + d], d < hd, h < heads,
      * the rows taken in order for each head (so a head's result does not depend on the others);
@@ -59,7 +75,8 @@ typedef struct {
 } si_cpu_kernels;
 
 const si_cpu_kernels *si_cpu_kernels_get(void);
-/* A specific level ("scalar", "avx2", "avx512"), or NULL if this processor lacks it. */
+/* A specific level ("scalar", "avx2", "avx512", "avx512bf16": avx512 with
+ * the bf16 products), or NULL if this processor lacks it. */
 const si_cpu_kernels *si_cpu_kernels_for(const char *level);
 
 #endif

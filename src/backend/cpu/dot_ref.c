@@ -4,6 +4,7 @@
 #include "../../util/half.h"
 
 #include <math.h>
+#include <string.h>
 
 void si_quantize_q8x_ref(const float *x, si_block_q8x *y, int n) {
     for (int b = 0; b < n / SI_QBLOCK; b++) {
@@ -104,6 +105,29 @@ void si_gemm_f_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, cons
     for (int i = 0; i < n_tok; i++)
         for (int r = 0; r < n_rows; r++)
             out[(size_t)i * out_stride + r] = si_dot_f_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n, n);
+}
+
+void si_round_bf16x_ref(const float *x, uint16_t *y, int n) {
+    for (int i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], 4);
+        if ((b & 0x7f800000) == 0 && (b & 0x007fffff) != 0)
+            y[i] = (uint16_t)((b >> 16) & 0x8000); /* denormal: signed zero */
+        else
+            y[i] = si_f32_to_bf16(x[i]);
+    }
+}
+
+void si_gemm_bf16_ref(const void *w, size_t row_bytes, int n_rows, const uint16_t *x, int n, int n_tok, float *out,
+                      int out_stride) {
+    for (int i = 0; i < n_tok; i++)
+        for (int r = 0; r < n_rows; r++) {
+            const uint16_t *row = (const uint16_t *)(const void *)((const char *)w + (size_t)r * row_bytes);
+            double acc = 0;
+            for (int j = 0; j < n; j++)
+                acc += (double)si_bf16_to_f32(row[j]) * si_bf16_to_f32(x[(size_t)i * n + j]);
+            out[(size_t)i * out_stride + r] = (float)acc;
+        }
 }
 
 void si_weighted_rows_ref(si_dtype t, const float *p, size_t p_stride, int heads, const void *v, size_t v_stride, int n,

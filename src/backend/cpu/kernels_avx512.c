@@ -23,7 +23,9 @@
  * up to 8 tokens; a call's activations are repacked once into the layout
  * above (about 22 KB of stack) and serve all its rows. The lanes are summed
  * once per output; see kernels_x86.h for the batch-invariance contract the
- * loops keep. Float GEMM: 4 rows x up to 4 tokens of 16-lane FMAs. */
+ * loops keep. Float GEMM: 4 rows x up to 4 tokens of 16-lane FMAs. BF16
+ * GEMM (AVX512_BF16 only, si_cpu_kernels_avx512bf16): the same tiles of
+ * vdpbf16ps on activations rounded to bf16. */
 #include "kernels_x86.h"
 
 #if defined(__x86_64__)
@@ -439,6 +441,37 @@ INL void tile_any(si_dtype t, const int nt, const uint8_t *const rows[NR], const
         tile_f(t, nt, rows, xs, n, out);
 }
 
+/* The tiling the float-path GEMMs share (gemm_f_typed, gemm_bf16): NR
+ * weight rows x a tile of 1, 2, 3 (attention's three query heads per KV
+ * head, SmolLM2: no fourth) or 4 tokens, each run by TILE(nt, rows, xs, acc)
+ * with nt a constant, then summed and stored. XT: the activations' element
+ * type; w, row_bytes, n_rows, x, n, n_tok, out, out_stride: the caller's. */
+#define TILED_GEMM(XT, TILE)                                                                                           \
+    for (int r0 = 0; r0 < n_rows; r0 += NR) {                                                                         \
+        const uint8_t *rows[NR];                                                                                      \
+        si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);                                                             \
+        for (int t0 = 0; t0 < n_tok; t0 += 4) {                                                                       \
+            int nt = si_x86_token_tile(n_tok - t0, 4);                                                                \
+            const XT *xs[4];                                                                                          \
+            for (int i = 0; i < 4; i++) xs[i] = x + (size_t)si_x86_min(t0 + i, n_tok - 1) * n;                        \
+            float *o = out + (size_t)t0 * out_stride;                                                                 \
+            __m512 acc[NR][4];                                                                                        \
+            if (nt == 1) {                                                                                            \
+                TILE(1, rows, xs, acc);                                                                               \
+                put_tile(acc, 1, 1, o, out_stride, r0, n_rows);                                                       \
+            } else if (nt == 2) {                                                                                     \
+                TILE(2, rows, xs, acc);                                                                               \
+                put_tile(acc, 2, 2, o, out_stride, r0, n_rows);                                                       \
+            } else if (n_tok - t0 == 3) {                                                                             \
+                TILE(3, rows, xs, acc);                                                                               \
+                put_tile(acc, 3, 3, o, out_stride, r0, n_rows);                                                       \
+            } else {                                                                                                  \
+                TILE(4, rows, xs, acc);                                                                               \
+                put_tile(acc, 4, n_tok - t0, o, out_stride, r0, n_rows);                                              \
+            }                                                                                                         \
+        }                                                                                                             \
+    }
+
 INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
                       float *out, int out_stride) {
     /* one token: row after row (long rows stream better alone), except short
@@ -448,30 +481,9 @@ INL void gemm_f_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, c
         for (int r = 0; r < n_rows; r++) out[r] = row_f(t, (const uint8_t *)w + (size_t)r * row_bytes, x, n);
         return;
     }
-    for (int r0 = 0; r0 < n_rows; r0 += NR) {
-        const uint8_t *rows[NR];
-        si_x86_tile_rows(rows, w, row_bytes, r0, n_rows);
-        for (int t0 = 0; t0 < n_tok; t0 += 4) {
-            int nt = si_x86_token_tile(n_tok - t0, 4);
-            const float *xs[4];
-            for (int i = 0; i < 4; i++) xs[i] = x + (size_t)si_x86_min(t0 + i, n_tok - 1) * n;
-            float *o = out + (size_t)t0 * out_stride;
-            __m512 acc[NR][4];
-            if (nt == 1) {
-                tile_any(t, 1, rows, xs, n, acc);
-                put_tile(acc, 1, 1, o, out_stride, r0, n_rows);
-            } else if (nt == 2) {
-                tile_any(t, 2, rows, xs, n, acc);
-                put_tile(acc, 2, 2, o, out_stride, r0, n_rows);
-            } else if (n_tok - t0 == 3) { /* attention's three query heads per KV head (SmolLM2): no fourth */
-                tile_any(t, 3, rows, xs, n, acc);
-                put_tile(acc, 3, 3, o, out_stride, r0, n_rows);
-            } else {
-                tile_any(t, 4, rows, xs, n, acc);
-                put_tile(acc, 4, n_tok - t0, o, out_stride, r0, n_rows);
-            }
-        }
-    }
+#define TILE_F(nt, rows, xs, acc) tile_any(t, nt, rows, xs, n, acc)
+    TILED_GEMM(float, TILE_F)
+#undef TILE_F
 }
 
 TGT static void gemm_f(si_dtype t, const void *w, size_t row_bytes, int n_rows, const float *x, int n, int n_tok,
@@ -540,11 +552,91 @@ TGT static void weighted_rows(si_dtype t, const float *p, size_t p_stride, int h
     }
 }
 
+/* ---- BF16 weights x bf16 activations (AVX512_BF16) ------------------------ */
+
+/* vdpbf16ps multiplies 32 bf16 pairs into 16 f32 lanes (each lane adds two
+ * exact products), twice gemm_f's 16 FMAs per instruction, and the weights
+ * need no conversion. The activations are rounded to bf16 once per call
+ * (round_bf16x). Each lane's chain and the final lane sum are the same
+ * whatever the tile (kernels_x86.h's batch invariance). */
+#define TGT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx2,fma,f16c")))
+#define INL_BF16 static inline __attribute__((always_inline)) TGT_BF16
+
+TGT_BF16 static void round_bf16x(const float *x, uint16_t *y, int n) {
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + j));
+        _mm256_mask_storeu_epi16(y + j, m, h);
+    }
+}
+
+/* 32 bf16 from p (the first ones when masked, zeros after them). */
+INL_BF16 __m512bh load_bh(const void *p, __mmask32 m) { return (__m512bh)_mm512_maskz_loadu_epi16(m, p); }
+
+INL_BF16 __mmask32 mask32(int left) { return left >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << left) - 1); }
+
+INL_BF16 void tile_bf16(const int nt, const uint8_t *const rows[NR], const uint16_t *const xs[4], int n,
+                        __m512 out[NR][4]) {
+    __m512 acc[NR][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) acc[r][i] = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 32) {
+        __mmask32 m = mask32(n - j);
+        __m512bh wv[NR];
+#pragma GCC unroll 4
+        for (int r = 0; r < NR; r++) wv[r] = load_bh((const uint16_t *)(const void *)rows[r] + j, m);
+#pragma GCC unroll 4
+        for (int i = 0; i < nt; i++) {
+            __m512bh xv = load_bh(xs[i] + j, m);
+#pragma GCC unroll 4
+            for (int r = 0; r < NR; r++) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], wv[r], xv);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < NR; r++)
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) out[r][i] = acc[r][i];
+}
+
+/* One row against one token: a slot of tile_bf16, bit for bit (as row_f). */
+INL_BF16 float row_bf16(const uint8_t *row, const uint16_t *x, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 32) {
+        __mmask32 m = mask32(n - j);
+        acc = _mm512_dpbf16_ps(acc, load_bh((const uint16_t *)(const void *)row + j, m), load_bh(x + j, m));
+    }
+    return hsum1(acc);
+}
+
+TGT_BF16 static void gemm_bf16(const void *w, size_t row_bytes, int n_rows, const uint16_t *x, int n, int n_tok,
+                               float *out, int out_stride) {
+    if (n_tok == 1 && n > 128) { /* as gemm_f: long rows stream better one at a time */
+        for (int r = 0; r < n_rows; r++) out[r] = row_bf16((const uint8_t *)w + (size_t)r * row_bytes, x, n);
+        return;
+    }
+#define TILE_BF16(nt, rows, xs, acc) tile_bf16(nt, rows, xs, n, acc)
+    TILED_GEMM(uint16_t, TILE_BF16)
+#undef TILE_BF16
+}
+
 const si_cpu_kernels si_cpu_kernels_avx512 = {
     .name = "avx512",
     .quantize_q8x = quantize_q8x,
     .gemm_q = gemm_q,
     .gemm_f = gemm_f,
+    .weighted_rows = weighted_rows,
+};
+
+/* The same set with the bf16 products, for processors with AVX512_BF16. */
+const si_cpu_kernels si_cpu_kernels_avx512bf16 = {
+    .name = "avx512bf16",
+    .quantize_q8x = quantize_q8x,
+    .gemm_q = gemm_q,
+    .gemm_f = gemm_f,
+    .round_bf16x = round_bf16x,
+    .gemm_bf16 = gemm_bf16,
     .weighted_rows = weighted_rows,
 };
 

@@ -31,22 +31,33 @@ typedef struct {
     int task_start[MAX_FUSED + 1]; /* first task of each weight */
 } matmul_ctx;
 
+/* Input row i rounded once for all the weights of a call: to 8-bit blocks
+ * (qx) and/or to bf16 (xbf), whichever is non-NULL. */
 typedef struct {
     const si_cpu_kernels *k;
     const float *in;
     si_block_q8x *qx;
+    uint16_t *xbf;
     int cols;
-} quantize_ctx;
+} pack_ctx;
 
-static void quantize_task(void *p, int i, int thread) {
+static void pack_task(void *p, int i, int thread) {
     (void)thread;
-    quantize_ctx *c = p;
-    c->k->quantize_q8x(c->in + (size_t)i * c->cols, c->qx + (size_t)i * (c->cols / SI_QBLOCK), c->cols);
+    pack_ctx *c = p;
+    const float *x = c->in + (size_t)i * c->cols;
+    if (c->qx) c->k->quantize_q8x(x, c->qx + (size_t)i * (c->cols / SI_QBLOCK), c->cols);
+    if (c->xbf) c->k->round_bf16x(x, c->xbf + (size_t)i * c->cols, c->cols);
 }
 
 /* Whether W meets 8-bit activations: quantized weights, except in the precise mode. */
 static bool uses_q8_activations(const si_cpu_backend *c, const si_tensor *w) {
     return !c->precise && si_dtype_is_quantized(w->dtype);
+}
+
+/* Whether W meets activations rounded to bf16: BF16 weights where the
+ * kernels have the bf16 products (AVX512_BF16), except in the precise mode. */
+static bool uses_bf16_activations(const si_cpu_backend *c, const si_tensor *w) {
+    return !c->precise && w->dtype == SI_DTYPE_BF16 && c->kern->gemm_bf16;
 }
 
 /* The output head's products are the logits themselves, where the 8-bit
@@ -55,7 +66,8 @@ static bool uses_q8_activations(const si_cpu_backend *c, const si_tensor *w) {
  * the whole head with float activations is four times slower, so each row's
  * HEAD_REFINE largest logits are recomputed with float activations instead:
  * the top of the distribution, where sampling and the argmax look, is then as
- * accurate as the weights allow; the tail keeps the 8-bit error. */
+ * accurate as the weights allow; the tail keeps the 8-bit error. The same
+ * for a BF16 head multiplied with bf16 activations. */
 #define HEAD_REFINE 32
 
 typedef struct {
@@ -108,6 +120,8 @@ static void matmul_task(void *p, int task, int thread) {
     } else if (uses_q8_activations(c->be, w)) {
         int nb = c->cols / SI_QBLOCK;
         k->gemm_q(w->dtype, wr, row_bytes, nr, c->be->qx + (size_t)t0 * nb, nb, nt, out, rows);
+    } else if (uses_bf16_activations(c->be, w)) {
+        k->gemm_bf16(wr, row_bytes, nr, c->be->xbf + (size_t)t0 * c->cols, c->cols, nt, out, rows);
     } else {
         k->gemm_f(w->dtype, wr, row_bytes, nr, in, c->cols, nt, out, rows);
     }
@@ -121,15 +135,16 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
         return;
     }
     int cols = (int)ws[0]->ne[0];
-    int any_quantized = 0;
+    bool any_q8 = false, any_bf16 = false;
     long total_rows = 0;
     for (int j = 0; j < count; j++) {
-        any_quantized |= uses_q8_activations(c, ws[j]);
+        any_q8 |= uses_q8_activations(c, ws[j]);
+        any_bf16 |= uses_bf16_activations(c, ws[j]);
         total_rows += ws[j]->ne[1];
     }
-    if (any_quantized) {
-        quantize_ctx q = {c->kern, in, c->qx, cols};
-        si_pool_run(c->pool, quantize_task, &q, n);
+    if (any_q8 || any_bf16) {
+        pack_ctx q = {c->kern, in, any_q8 ? c->qx : NULL, any_bf16 ? c->xbf : NULL, cols};
+        si_pool_run(c->pool, pack_task, &q, n);
     }
     matmul_ctx m = {.be = c, .count = count, .outs = outs, .ws = ws, .in = in, .n = n, .cols = cols};
     int threads = si_pool_threads(c->pool);
@@ -152,7 +167,7 @@ void si_cpu_matmul(si_backend *be, int count, float *const *outs, const si_tenso
         m.task_start[j + 1] = m.task_start[j] + (rows + rpt - 1) / rpt * m.token_blocks;
     }
     si_pool_run(c->pool, matmul_task, &m, m.task_start[count]);
-    if (count == 1 && ws[0] == c->head && uses_q8_activations(c, ws[0])) {
+    if (count == 1 && ws[0] == c->head && (uses_q8_activations(c, ws[0]) || uses_bf16_activations(c, ws[0]))) {
         refine_ctx r = {c, ws[0], outs[0], in, (int)ws[0]->ne[1], cols};
         si_pool_run(c->pool, refine_task, &r, n);
     }
