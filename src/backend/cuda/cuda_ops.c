@@ -80,21 +80,21 @@ static void blas_gemm(si_cu_backend *cb, const void *a, cudaDataType_t type, int
 static void blas_product(si_cu_backend *cb, const si_cu_matrix *w, const float *x, const void *x16, float *y, int n,
                          bool accumulate) {
     int rows = (int)w->rows, cols = (int)w->cols;
-    si_cu_profile_detail(cb, &w, 1); /* the label of the next operation (when profiling) */
-    if (w->dtype == SI_DTYPE_F32) {
-        blas_gemm(cb, w->data, CUDA_R_32F, rows, cols, x, y, rows, n, accumulate);
-    } else if (is_float(w->dtype)) {
-        blas_gemm(cb, w->data, w->dtype == SI_DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF, rows, cols, x16, y, rows, n,
+    if (is_float(w->dtype)) {
+        cudaDataType_t type =
+            w->dtype == SI_DTYPE_F32 ? CUDA_R_32F : w->dtype == SI_DTYPE_F16 ? CUDA_R_16F : CUDA_R_16BF;
+        si_cu_profile_detail(cb, &w, 1); /* the label of the next operation (when profiling) */
+        blas_gemm(cb, w->data, type, rows, cols, w->dtype == SI_DTYPE_F32 ? (const void *)x : x16, y, rows, n,
                   accumulate);
-    } else {
-        int64_t slice = deq_slice_rows(cb, w);
-        for (int64_t r0 = 0; r0 < rows && !cb->failed; r0 += slice) {
-            int nr = (int)(rows - r0 < slice ? rows - r0 : slice);
-            if (r0 > 0) si_cu_profile_detail(cb, &w, 1);
-            si_cu_check(cb, si_cu_dequant_f16(cb->deq, w, r0, nr, cb->stream), "expanding quantized weights");
-            si_cu_profile_detail(cb, &w, 1);
-            blas_gemm(cb, cb->deq, CUDA_R_16F, nr, cols, x16, y + r0, rows, n, accumulate);
-        }
+        return;
+    }
+    int64_t slice = deq_slice_rows(cb, w);
+    for (int64_t r0 = 0; r0 < rows && !cb->failed; r0 += slice) {
+        int nr = (int)(rows - r0 < slice ? rows - r0 : slice);
+        si_cu_profile_detail(cb, &w, 1);
+        si_cu_check(cb, si_cu_dequant_f16(cb->deq, w, r0, nr, cb->stream), "expanding quantized weights");
+        si_cu_profile_detail(cb, &w, 1);
+        blas_gemm(cb, cb->deq, CUDA_R_16F, nr, cols, x16, y + r0, rows, n, accumulate);
     }
 }
 

@@ -40,32 +40,25 @@ si_cu_profiler *si_cu_profiler_create(void) {
     return p;
 }
 
-/* Records the next event of the open pass; false when there is no room. */
-static bool record(si_cu_backend *cb, const char *what) {
+/* Records the next event of the open pass (counted as dropped when there
+ * is no room or CUDA refuses: profiling must not fail the run). */
+static void record(si_cu_backend *cb, const char *what) {
     si_cu_profiler *p = cb->prof;
-    if (p->n == PROFILE_MARKS) {
-        p->dropped++;
-        return false;
+    bool room = p->n < PROFILE_MARKS;
+    if (room && p->n == p->created) {
+        room = cudaEventCreate(&p->ev[p->n]) == cudaSuccess;
+        if (room) p->created++;
     }
-    if (p->n == p->created) {
-        if (cudaEventCreate(&p->ev[p->n]) != cudaSuccess) {
-            cudaGetLastError(); /* profiling must not fail the run */
-            p->dropped++;
-            return false;
-        }
-        p->created++;
-    }
-    if (cudaEventRecord(p->ev[p->n], cb->stream) != cudaSuccess) {
+    if (!room || cudaEventRecord(p->ev[p->n], cb->stream) != cudaSuccess) {
         cudaGetLastError();
         p->dropped++;
-        return false;
+        return;
     }
     if (p->detail[0])
         snprintf(p->label[p->n], SI_OP_PROFILE_LABEL_LEN, "%s [%s]", what, p->detail);
     else
         snprintf(p->label[p->n], SI_OP_PROFILE_LABEL_LEN, "%s", what);
     p->n++;
-    return true;
 }
 
 void si_cu_profile_mark(si_cu_backend *cb, const char *what) {
