@@ -177,18 +177,25 @@ say "synth $ARCH: $(tail -2 /tmp/si-synth.log | head -1) (t=$(elapsed)s)"
 # (docs/cuda.md). A variant starts only before AB_UNTIL seconds (default
 # 240), so that the benchmark (~3 min) and PyTorch (~1.5 min) keep their time.
 AB_UNTIL="${AB_UNTIL:-240}"
+# bench_figure LIMIT NAME TEST ENVS ARGS...: `swiftinfer bench ARGS` as a step
+# into ab.log, with ENVS ("VAR=x VAR2=y", or default); sets tps to TEST's
+# tokens/s read from this run's own output (empty when the run failed)
+bench_figure() {
+    local limit=$1 name=$2 test=$3 envs=() from
+    [ "$4" != default ] && read -ra envs <<<"$4"
+    shift 4
+    from=$(($(wc -l <"$OUT/ab.log") + 1))
+    step "$name" "$limit" ab.log env "${envs[@]}" "$SI" bench "$@"
+    tps=$(tail -n +"$from" "$OUT/ab.log" | grep -E "\| $test \|" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+}
 ab_run() { # ab_run "VAR=x VAR2=y" | default: sets tps (empty when the run failed or was skipped)
-    local envs=() from
     tps=
     if [ "$(elapsed)" -gt "$AB_UNTIL" ]; then
         say "  $1: skipped (t=$(elapsed)s > AB_UNTIL=${AB_UNTIL}s)"
         return
     fi
-    [ "$1" != default ] && read -ra envs <<<"$1"
-    from=$(($(wc -l <"$OUT/ab.log") + 1))
-    step "A/B $1" 90 ab.log env "${envs[@]}" "$SI" bench --model "$SYNTH_7B" --device cuda \
+    bench_figure 90 "A/B $1" tg128 "$1" --model "$SYNTH_7B" --device cuda \
         --prompt-tokens 0 --gen-tokens 128 --repetitions 2 --depth 3000 --sink-tokens 4 --window 3068
-    tps=$(tail -n +"$from" "$OUT/ab.log" | grep -E "\| tg128 \|" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
     say "  $1: decode ${tps:-?} tok/s"
 }
 faster() { [ -n "$1" ] && awk -v a="$1" -v b="$2" 'BEGIN{exit !(a > b)}'; }
@@ -254,11 +261,8 @@ fi
 if [ -n "${SWIFTINFER_MODEL:-}" ] && [ "$DEVICE" = cuda ]; then
     for variant in default SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; do
         [ "$(elapsed)" -lt 540 ] || { say "  Q4_1 prefill, $variant: skipped (no time left)"; continue; }
-        envs=()
-        [ "$variant" != default ] && read -ra envs <<<"$variant"
-        step "prefill $variant" 25 ab.log env "${envs[@]}" "$SI" bench --model "$SWIFTINFER_MODEL" \
-            --device cuda --prompt-tokens 512 --gen-tokens 0 --repetitions 3
-        tps=$(grep -E "\| pp512 \|" "$OUT/ab.log" | tail -1 | awk -F'|' '{print $(NF-1)}' | awk '{print $1}')
+        bench_figure 25 "prefill $variant" pp512 "$variant" --model "$SWIFTINFER_MODEL" --device cuda \
+            --prompt-tokens 512 --gen-tokens 0 --repetitions 3
         say "  Q4_1 prefill, $variant: ${tps:-?} tok/s"
     done
     if [ "$SANITIZE" = 1 ] && [ "$(elapsed)" -lt 550 ]; then
