@@ -243,8 +243,12 @@ si_session *si_conversation_session(si_conversation *c);
 si_template si_conversation_template(const si_conversation *c);
 
 /* Adds a user message and prefills it; *prompt_tokens (if not NULL) gets the
- * number of tokens fed. Ends an unfinished reply first. 0 or -1. */
-int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_tokens);
+ * number of tokens fed. Ends an unfinished reply first. With a sampler (the
+ * one the reply will use), the prefill's pass also picks the reply's first
+ * token (si_session_feed_pick: on a GPU only its id comes back); with NULL,
+ * the first si_conversation_next picks it from the prompt's logits (the
+ * same rules and draw). 0 or -1. */
+int si_conversation_user(si_conversation *c, const char *text, si_sampler *s, int64_t *prompt_tokens);
 /* Samples and feeds the next token of the assistant's reply. Returns the
  * token, SI_REPLY_END when the reply ended (its end-of-turn token is fed and
  * the template's closing tokens too), or -1 on error. Feeding a token also

@@ -5,7 +5,9 @@
  *  - planar repacking of Q8_0/Q4_0/Q4_1 against si_dequantize_row;
  *  - the argmax op and si_session_feed_greedy against the logits, and
  *    si_session_feed_sample (specs through the forward pass to the sample
- *    op) against si_sampler_sample;
+ *    op) against si_sampler_sample, and a conversation whose replies' first
+ *    tokens are picked in the prefill's pass against one picking them from
+ *    the logits;
  *  - `synth`: the tiny arch loads with our Hugging Face loader, runs, and its
  *    bytes depend on the seed but not on the thread count;
  *  - device "cuda" without a GPU fails cleanly ("no CUDA device: ...");
@@ -172,6 +174,43 @@ static bool same_file(const char *a, const char *b) {
     return same;
 }
 
+/* si_conversation_user with the reply's sampler picks the first token in
+ * the prefill's pass (no logits kept); the reply is the one picked from the
+ * logits when the sampler comes only with si_conversation_next. */
+static void test_conversation_first_token(si_model *m, const si_sampler_params *settings) {
+    const char *turns[] = {"Tell me about the sea.", "And the mountains?", "Thanks."};
+    for (int k = 0; k < SI_TEST_SAMPLER_SETTINGS; k++) {
+        si_conversation_params cp = si_conversation_default_params();
+        cp.tpl = SI_TEMPLATE_LLAMA2;
+        cp.ignore_eos = true; /* random weights: no early end */
+        si_conversation *host = si_conversation_create(m, &cp), *dev = si_conversation_create(m, &cp);
+        si_sampler *sh = si_sampler_create(&settings[k]), *sd = si_sampler_create(&settings[k]);
+        CHECKF(host && dev && sh && sd, "%s", si_last_error());
+        if (!host || !dev || !sh || !sd) return;
+        int same = 0, total = 0;
+        for (int r = 0; r < 3; r++) {
+            int64_t nh = 0, nd = 0;
+            CHECK(si_conversation_user(host, turns[r], NULL, &nh) == 0);
+            CHECK(si_conversation_user(dev, turns[r], sd, &nd) == 0);
+            CHECK(nh == nd && nh > 0);
+            CHECK(si_session_logits(si_conversation_session(host)) != NULL);
+            CHECK(si_session_logits(si_conversation_session(dev)) == NULL);
+            for (int t = 0; t < 5; t++, total++) {
+                int32_t a = si_conversation_next(host, sh), b = si_conversation_next(dev, sd);
+                CHECKF(a >= 0 && b >= 0, "%s", si_last_error());
+                same += a == b;
+            }
+        }
+        printf("conversation, settings %d: %d/%d reply tokens with the first picked in the prefill as from its logits\n",
+               k, same, total);
+        CHECK(same == total);
+        si_conversation_free(host);
+        si_conversation_free(dev);
+        si_sampler_free(sh);
+        si_sampler_free(sd);
+    }
+}
+
 static void test_synth_and_greedy(void) {
     if (!si_test_shared_path("tokenizers/llama2/tokenizer.model")) {
         printf("skipping synth checks: ../shared/tokenizers/llama2/tokenizer.model not found\n");
@@ -285,6 +324,7 @@ static void test_synth_and_greedy(void) {
             si_sampler_free(rsm[i]);
         }
     }
+    test_conversation_first_token(m, settings);
     si_model_free(m);
 
     /* the CUDA device, when there is none */

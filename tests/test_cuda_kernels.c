@@ -207,10 +207,29 @@ static void test_matmul(si_backend *cu, const si_llama *m) {
     }
 }
 
+/* SWIFTINFER_CUDA_FUSE_NORM as the backend reads it (gpu-check.sh may set it) */
+static bool fuse_norm_on(void) {
+    const char *v = getenv("SWIFTINFER_CUDA_FUSE_NORM");
+    return !v || !*v || atoi(v) != 0;
+}
+
+/* What forward.c does: the folded products, or (norm_matmul false) the
+ * norm kernel into h and then the products. *folded says which ran. */
+static void normed_products(si_backend *cu, int count, float *const *outs, const si_tensor *const *ws, float *h,
+                            const float *x, const si_tensor *nw, int n, int dim, float eps, bool swiglu, bool *folded) {
+    *folded = cu->norm_matmul(cu, count, outs, ws, x, nw, n, dim, eps, swiglu);
+    if (*folded) return;
+    cu->rmsnorm(cu, h, x, nw, n, dim, eps);
+    if (swiglu)
+        cu->matmul_swiglu(cu, outs[0], ws[0], ws[1], h, n);
+    else
+        cu->matmul(cu, count, outs, ws, h, n);
+}
+
 /* Products of rmsnorm(x) (norm_matmul: for 1-2 rows of F16/BF16 weights
- * the norm is folded into the GEMV, otherwise a norm kernel comes first)
- * against float64 products of the host-normed rows, every layer type. */
-static void test_norm_matmul(si_backend *cu, const si_llama *m) {
+ * the norm is folded into the GEMV, and only there) against float64
+ * products of the host-normed rows, every layer type. */
+static void test_norm_matmul(si_backend *cu, const si_llama *m, bool fold_expected) {
     const si_hparams *hp = &m->hp;
     int ns[] = {1, 2, 3, 9};
     for (int l = 0; l < hp->n_layers; l++) {
@@ -230,10 +249,14 @@ static void test_norm_matmul(si_backend *cu, const si_llama *m) {
             float *dup = cu->alloc(cu, (size_t)n * hp->ffn_dim * 4);
             float *outs[2] = {dg, dup};
             const si_tensor *ffn[2] = {w->w_gate, w->w_up};
-            cu->norm_matmul(cu, 1, &dq, &w->wq, dh, dx, w->attn_norm, n, dim, hp->norm_eps, false);
+            bool fq, fg, fold = fold_expected && n <= 2 &&
+                                (w->wq->dtype == SI_DTYPE_F16 || w->wq->dtype == SI_DTYPE_BF16);
+            normed_products(cu, 1, &dq, &w->wq, dh, dx, w->attn_norm, n, dim, hp->norm_eps, false, &fq);
             float *gq = from_dev(cu, dq, (size_t)n * q);
-            cu->norm_matmul(cu, 2, outs, ffn, dh, dx, w->attn_norm, n, dim, hp->norm_eps, true);
+            normed_products(cu, 2, outs, ffn, dh, dx, w->attn_norm, n, dim, hp->norm_eps, true, &fg);
             float *gg = from_dev(cu, dg, (size_t)n * hp->ffn_dim);
+            CHECKF(fq == fold && fg == fold, "%s n=%d: norm folded %d/%d, expected %d", si_dtype_name(w->wq->dtype), n,
+                   fq, fg, fold);
             CHECKF(cu->sync(cu) == 0, "%s", si_last_error());
             float *rq = malloc((size_t)n * q * 4), *rg = malloc((size_t)n * hp->ffn_dim * 4),
                   *ru = malloc((size_t)n * hp->ffn_dim * 4);
@@ -629,7 +652,7 @@ int main(void) {
     /* the cuBLAS path needs the scratch that reserve sizes (as a forward pass would) */
     CHECKF(cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
     test_matmul(cu, m);
-    test_norm_matmul(cu, m);
+    test_norm_matmul(cu, m, fuse_norm_on());
     test_elementwise(cu, cpu, m);
     cu->destroy(cu);
     /* quantized products of 33 rows again, expanded to f16 a few rows at a
@@ -650,7 +673,8 @@ int main(void) {
         CHECKF(cu && cu->prepare_model(cu, m) == 0 && cu->reserve(cu, &m->hp, 33, 1) == 0, "%s", si_last_error());
         if (cu) {
             test_matmul(cu, m);
-            test_norm_matmul(cu, m);
+            /* the cp.async kernel has no folded form */
+            test_norm_matmul(cu, m, g == 1 && fuse_norm_on());
             cu->destroy(cu);
         }
     }

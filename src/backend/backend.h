@@ -119,9 +119,10 @@ struct si_backend {
      * step where the backend can fold the norm into the product: outs[j] =
      * W_j · rmsnorm(x) (norm weight nw; with swiglu, count 2 and outs[0] =
      * silu(W_0 ·) * (W_1 ·), outs[1] unused), as rmsnorm into h followed by
-     * matmul or matmul_swiglu. h's contents are undefined afterwards. */
-    void (*norm_matmul)(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, float *h,
-                        const float *x, const si_tensor *nw, int n, int dim, float eps, bool swiglu);
+     * matmul or matmul_swiglu. Returns false, having done nothing, when it
+     * cannot fold this one (the caller then runs those steps). */
+    bool (*norm_matmul)(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *x,
+                        const si_tensor *nw, int n, int dim, float eps, bool swiglu);
 
     /* Optional (NULL on the CPU): whole forward passes. forward.c calls
      * pass_begin after uploading a pass's inputs (tokens, RoPE table) and

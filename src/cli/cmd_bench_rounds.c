@@ -2,8 +2,9 @@
  * conversation as a speed benchmark: the first N MT-Bench user turns in one
  * conversation (S sinks, a window of max_input + max_new - S as SwiftInfer's
  * recent size), every reply exactly max_new tokens (EOS ignored), greedy
- * decoding with the argmax taken on the backend (si_session_feed_greedy: on
- * a GPU only token ids cross the bus). Several reply lengths share one model
+ * decoding by `run`'s own path (si_conversation_next), the argmax taken on
+ * the backend (on a GPU only token ids cross the bus, the reply's first
+ * token included: it is picked in the prefill's pass). Several reply lengths share one model
  * load. --dump-prompts writes each round's prompt length, so that another
  * implementation (scripts/bench_torch_streaming.py) can replay the same
  * shape: with synthetic weights the speed does not depend on the ids. */
@@ -35,16 +36,13 @@ static int run_setting(si_model *m, const cli_common *c, si_template tpl, json_t
     *res = (bench_result){.rounds = rounds, .max_new = max_new};
     int rc = greedy ? 0 : -1;
     for (int r = 0; rc == 0 && r < rounds; r++) {
-        si_session *s = si_conversation_session(conv);
         int64_t n_prompt = 0;
         double t0 = cli_now();
-        rc = si_conversation_user(conv, json_string_value(json_array_get(turns, (size_t)r)), &n_prompt);
+        rc = si_conversation_user(conv, json_string_value(json_array_get(turns, (size_t)r)), greedy, &n_prompt);
         double t1 = cli_now();
-        /* the first token from the prefill's logits, then max_new steps */
-        int32_t next = rc ? -1 : si_sampler_sample(greedy, si_session_logits(s), si_model_n_vocab(m));
-        for (int k = 0; next >= 0 && k < max_new; k++) next = si_session_feed_greedy(s, &next, 1);
+        for (int k = 0; rc == 0 && k < max_new; k++)
+            if (si_conversation_next(conv, greedy) < 0) rc = -1;
         double t2 = cli_now();
-        if (next < 0) rc = -1;
         if (dump) fprintf(dump, "{\"round\": %d, \"prompt_tokens\": %lld}\n", r, (long long)n_prompt);
         res->prompt_tokens += n_prompt;
         res->generated += max_new;

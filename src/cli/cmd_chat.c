@@ -94,7 +94,7 @@ int cmd_chat(int argc, char **argv) {
             printf("[conversation reset]\n");
             continue;
         }
-        if (si_conversation_user(conv, line, NULL)) {
+        if (si_conversation_user(conv, line, smp, NULL)) {
             fprintf(stderr, "swiftinfer: %s\n", si_last_error());
             continue;
         }

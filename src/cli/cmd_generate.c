@@ -72,16 +72,16 @@ int cmd_generate(int argc, char **argv) {
     }
     for (int64_t i = 0; i < n_prompt; i++) si_sampler_accept(smp, ids[i]);
     if (!chat) fputs(prompt, stdout);
+    /* the prompt's pass picks the first token; then each fed token brings
+     * the next (sampled on the backend where it can: only the id returns) */
     double t0 = cli_now();
-    if (si_session_feed(s, ids, n_prompt)) {
+    int32_t next = si_session_feed_sample(s, ids, n_prompt, smp);
+    if (next < 0) {
         fprintf(stderr, "swiftinfer: %s\n", si_last_error());
         goto done;
     }
     double t1 = cli_now();
     int generated = 0, passes = 0; /* decode forward passes: the first token needs none */
-    /* the first token from the prompt's logits; then each fed token brings
-     * the next (sampled on the backend where it can: only the id returns) */
-    int32_t next = si_sampler_sample(smp, si_session_logits(s), si_model_n_vocab(m));
     while (next >= 0 && generated < max_new) {
         if (!ignore_eos && si_token_is_eog(tok, next)) break;
         fputs(si_streamer_push(out, next), stdout);

@@ -98,7 +98,7 @@ int cmd_run(int argc, char **argv) {
         if (!quiet) printf("\n── round %d/%d ──\nUSER: %s\n\nASSISTANT: ", r + 1, rounds, user);
         fflush(stdout);
         double t0 = cli_now();
-        if (si_conversation_user(conv, user, &rs.prompt_tokens)) goto fail;
+        if (si_conversation_user(conv, user, smp, &rs.prompt_tokens)) goto fail;
         double t1 = cli_now();
         while (rs.generated < max_new) {
             int32_t tok = si_conversation_next(conv, smp);

@@ -91,8 +91,11 @@ static int64_t fill(si_conversation *c, piece_kind k, const char *user, int32_t 
 }
 
 /* Tokenizes one piece of the template into the scratch buffer (grown as
- * needed) and feeds it; keep_last > 0 truncates it from the left. */
-static int feed_piece(si_conversation *c, piece_kind k, const char *user, int64_t *fed, int64_t keep_last) {
+ * needed) and feeds it; keep_last > 0 truncates it from the left. With a
+ * sampler, the pass that feeds it also picks the reply's first token
+ * (c->pending). */
+static int feed_piece(si_conversation *c, piece_kind k, const char *user, int64_t *fed, int64_t keep_last,
+                      si_sampler *pick) {
     int64_t n = fill(c, k, user, c->ids, c->ids_cap);
     if (n > c->ids_cap) {
         int32_t *grown = realloc(c->ids, sizeof(int32_t) * (size_t)n);
@@ -103,7 +106,12 @@ static int feed_piece(si_conversation *c, piece_kind k, const char *user, int64_
     }
     if (n < 0) return -1;
     int64_t skip = keep_last > 0 && n > keep_last ? n - keep_last : 0;
-    if (n - skip > 0 && si_session_feed(c->session, c->ids + skip, n - skip)) return -1;
+    if (pick && n - skip > 0) {
+        c->pending = si_session_feed_pick(c->session, c->ids + skip, n - skip, pick);
+        if (c->pending < 0) return -1;
+    } else if (n - skip > 0 && si_session_feed(c->session, c->ids + skip, n - skip)) {
+        return -1;
+    }
     if (fed) *fed += n - skip;
     return 0;
 }
@@ -113,21 +121,21 @@ int si_conversation_end_reply(si_conversation *c) {
     c->in_reply = false;
     c->pending = -1;
     if (si_session_feed(c->session, &c->end_of_turn, 1)) return -1;
-    return feed_piece(c, PIECE_CLOSE, NULL, NULL, 0);
+    return feed_piece(c, PIECE_CLOSE, NULL, NULL, 0, NULL);
 }
 
-int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_tokens) {
+int si_conversation_user(si_conversation *c, const char *text, si_sampler *s, int64_t *prompt_tokens) {
     si_clear_error();
     int64_t fed = 0;
     if (si_conversation_end_reply(c)) return -1;
     if (!c->begun) {
-        if (feed_piece(c, PIECE_BEGIN, NULL, &fed, 0)) return -1;
+        if (feed_piece(c, PIECE_BEGIN, NULL, &fed, 0, NULL)) return -1;
         c->begun = true;
     }
-    if (feed_piece(c, PIECE_USER, text, &fed, c->p.max_input_tokens)) return -1;
+    c->pending = -1;
+    if (feed_piece(c, PIECE_USER, text, &fed, c->p.max_input_tokens, s)) return -1;
     c->had_user = true;
     c->in_reply = true;
-    c->pending = -1;
     if (prompt_tokens) *prompt_tokens = fed;
     return 0;
 }
@@ -135,7 +143,7 @@ int si_conversation_user(si_conversation *c, const char *text, int64_t *prompt_t
 int32_t si_conversation_next(si_conversation *c, si_sampler *s) {
     if (!c->in_reply) return si_fail("no reply in progress: add a user message first");
     int32_t tok = c->pending;
-    if (tok < 0) { /* the reply's first token, from the prompt's logits */
+    if (tok < 0) { /* the reply's first token, from the prompt's logits (no sampler given with the prompt) */
         const float *logits = si_session_logits(c->session);
         if (!logits) return si_fail("no logits yet");
         tok = si_sampler_pick(s, logits, c->model->llama->hp.n_vocab);

@@ -171,10 +171,7 @@ static void normed_products(si_forward *f, int count, float *const *outs, const 
                             const si_tensor *norm, int n, bool swiglu) {
     si_backend *be = f->be;
     const si_hparams *hp = &f->m->hp;
-    if (be->norm_matmul) {
-        be->norm_matmul(be, count, outs, ws, f->h, f->x, norm, n, hp->dim, hp->norm_eps, swiglu);
-        return;
-    }
+    if (be->norm_matmul && be->norm_matmul(be, count, outs, ws, f->x, norm, n, hp->dim, hp->norm_eps, swiglu)) return;
     be->rmsnorm(be, f->h, f->x, norm, n, hp->dim, hp->norm_eps);
     if (!swiglu) {
         be->matmul(be, count, outs, ws, f->h, n);

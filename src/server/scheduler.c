@@ -452,7 +452,18 @@ static void prefill_step(srv_sched *s) {
         s->prefill_next = (i + 1) % p;
         int64_t n = sl->feed.n - sl->fed;
         if (n > s->cfg.prefill_chunk) n = s->cfg.prefill_chunk;
-        if (n > 0 && si_session_feed(sl->sess->s, sl->feed.ids + sl->fed, n)) {
+        bool last = sl->fed + n == sl->feed.n;
+        /* the last chunk's pass also samples the first token (on a GPU only
+         * its id comes back); with nothing left to feed, the kept logits */
+        int32_t first = -1;
+        int rc = 0;
+        if (last && n > 0) {
+            first = si_session_feed_sample(sl->sess->s, sl->feed.ids + sl->fed, n, sl->smp);
+            rc = first < 0 ? -1 : 0;
+        } else if (n > 0) {
+            rc = si_session_feed(sl->sess->s, sl->feed.ids + sl->fed, n);
+        }
+        if (rc) {
             srv_error e;
             srv_error_set(&e, 500, "server_error", NULL, NULL, "prefill: %.200s", si_last_error());
             slot_finish(s, i, NULL, &e, false);
@@ -460,10 +471,11 @@ static void prefill_step(srv_sched *s) {
         }
         sl->fed += n;
         srv_metrics_add(s->metrics, SRV_C_PROMPT_TOKENS, n);
-        if (sl->fed == sl->feed.n) {
+        if (last && n == 0) {
             const float *logits = si_session_logits(sl->sess->s);
-            take_token(s, i, logits ? si_sampler_sample(sl->smp, logits, s->n_vocab) : -1);
+            first = logits ? si_sampler_sample(sl->smp, logits, s->n_vocab) : -1;
         }
+        if (last) take_token(s, i, first);
         return;
     }
 }

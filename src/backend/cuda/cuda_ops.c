@@ -180,34 +180,28 @@ static void cu_matmul_swiglu(si_backend *be, float *gate, const si_tensor *wg, c
 
 /* The norm folded into the GEMV (gemv.cu, NORM) for decode rows of F16/BF16
  * weights: one kernel fewer per norm, and the product's first weight loads
- * overlap the kernel before it (PDL) instead of the norm. Otherwise the norm
- * kernel into h, then the products. */
-static void cu_norm_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, float *h,
-                           const float *x, const si_tensor *nw, int n, int dim, float eps, bool swiglu) {
+ * overlap the kernel before it (PDL) instead of the norm. Otherwise (false)
+ * forward.c runs the norm kernel into h, then the products. */
+static bool cu_norm_matmul(si_backend *be, int count, float *const *outs, const si_tensor *const *ws, const float *x,
+                           const si_tensor *nw, int n, int dim, float eps, bool swiglu) {
     si_cu_backend *cb = si_cu(be);
     const si_cu_weight *norm = si_cu_find(cb, nw);
-    if (!norm) return;
+    if (!norm) return true; /* the failure is recorded */
     si_cu_gemv_job job = {.n_w = count, .epilogue = swiglu ? SI_CU_SWIGLU : SI_CU_STORE, .kernel = cb->gemv_kernel,
                           .norm = norm->mat.data, .eps = eps};
     bool fused = cb->fuse_norm && count <= SI_CU_GEMV_MAX_W && n < cb->cublas_min;
     for (int j = 0; fused && j < count; j++) {
         const si_cu_weight *w = si_cu_find(cb, ws[j]);
-        if (!w) return;
+        if (!w) return true;
         job.w[j] = &w->mat;
         job.y[j] = outs[j];
         fused = si_cu_gemv_norm_fits(w->mat.dtype, n, cb->gemv_kernel) && w->mat.dtype == job.w[0]->dtype &&
                 w->mat.cols == dim;
     }
-    if (fused) {
-        si_cu_profile_detail(cb, job.w, count);
-        si_cu_check(cb, si_cu_gemv(&job, x, n, cb->stream), "matrix-vector product of a norm");
-        return;
-    }
-    cu_rmsnorm(be, h, x, nw, n, dim, eps);
-    if (swiglu)
-        products(cb, 2, outs, ws, h, n, SI_CU_SWIGLU);
-    else
-        cu_matmul(be, count, outs, ws, h, n);
+    if (!fused) return false;
+    si_cu_profile_detail(cb, job.w, count);
+    si_cu_check(cb, si_cu_gemv(&job, x, n, cb->stream), "matrix-vector product of a norm");
+    return true;
 }
 
 static void cu_attention(si_backend *be, const si_hparams *hp, const si_attn_args *a) {
