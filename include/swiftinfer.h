@@ -304,9 +304,11 @@ int si_synth_model(const char *dir, const si_synth_params *p);
 
 /* Writes the model as a llama-architecture GGUF file (hyperparameters,
  * tokenizer, weights) that llama.cpp and si_model_load read. type: "f32",
- * "f16", "bf16", "q8_0", "q4_0", "q4_1" for the 2-D weights (norms stay
- * F32; with q4_0/q4_1 the embeddings and output head are Q8_0; rows that do
- * not fill 32-blocks fall back to F16), or "keep" for every weight in its
+ * "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q4_k", "q5_k",
+ * "q6_k" for the 2-D weights (norms stay F32; with q4_0/q4_1/q4_k the
+ * embeddings and output head are Q8_0; rows that do not fill 256-blocks take
+ * Q5_0, Q5_1, Q8_0 for q4_k, q5_k, q6_k, and rows that do not fill 32-blocks
+ * F16; plain rounding, no importance matrix), or "keep" for every weight in its
  * source type. Weights already in the target type are copied unchanged. A
  * Hugging Face model's Q/K rows are permuted into llama.cpp's order. The file
  * appears only when complete. 0 or -1. */

@@ -14,7 +14,8 @@
  * cache, f16 activations into cuBLAS for prefill). On the real default model
  * (Q4_1), when present: CUDA against the CPU in precise mode (exact: f32
  * activations like the GPU's) and against the CPU's default 8-bit
- * activations (which move logits by ~1.2e-2 relative, 9% of top-1).
+ * activations (which move logits by ~1.2e-2 relative, 9% of top-1); and
+ * that model written as q4_k, whose new block types the GPU expands to F16.
  * SI_TEST_QUICK=1 shortens everything (for compute-sanitizer). Skips (77)
  * without a CUDA device. */
 #include "backend/backend.h"
@@ -26,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXACT_TOL 1e-4
 #define DEFAULT_TOL 5e-3 /* f16 cache and cuBLAS inputs; a one-key window change moves the synth model by 3.3e-2 */
@@ -350,6 +352,28 @@ static void real_model(const char *path) {
     si_model_free(exact);
 }
 
+/* The default model written as q4_k (Q4_K, Q5_0 and Q8_0 matrices), whose
+ * Q4_K and Q5_0 matrices the GPU holds expanded to F16: exact CUDA against
+ * the CPU in precise mode, the f16 rounding of those weights (2^-12
+ * relative) being the difference the tolerance allows for. */
+static void k_type_model(const char *real) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/q4_k.gguf", si_test_tmpdir());
+    si_model *src = load(real, "cpu", NULL);
+    CHECKF(src && si_model_save_gguf(src, path, "q4_k") == 0, "q4_k: %s", si_last_error());
+    si_model_free(src);
+    si_model *precise = load_as(path, "cpu", NULL, true), *exact = load(path, "cuda", &EXACT);
+    int32_t ids[256];
+    int n = precise ? tokens(precise, ids, quick ? 40 : 120) : 0;
+    if (precise && exact)
+        check_decode("Q4_K/Q5_0 (F16 on the GPU) exact vs CPU precise", exact, precise, ids, n, DEFAULT_TOL);
+    else
+        CHECK(0);
+    si_model_free(precise);
+    si_model_free(exact);
+    unlink(path);
+}
+
 int main(void) {
     quick = getenv("SI_TEST_QUICK") && atoi(getenv("SI_TEST_QUICK"));
     /* the CPU reference keeps a float32 cache (its default for f16 weights is f16) */
@@ -383,9 +407,10 @@ int main(void) {
         si_model_free(exact);
         si_model_free(eager);
     }
-    if (real)
+    if (real) {
         real_model(real);
-    else
+        k_type_model(real);
+    } else
         printf("default model not found: skipping the Q4_1 checks\n");
     return si_test_finish("test_cuda");
 }

@@ -1,6 +1,7 @@
 /* tests/test_gguf.c: the GGUF reader on the real model (metadata, tensor
  * table, dequantized rows against goldens from the reference Python package,
- * see scripts/gguf_golden.py), on small synthetic files covering every value
+ * see scripts/gguf_golden.py; the block types the default model lacks, on
+ * random blocks, see scripts/quant_golden.py), on small synthetic files covering every value
  * type, and on hostile files: each must fail with a one-line error naming the
  * path and the problem, without crashing or allocating absurd amounts. */
 #include "testutil.h"
@@ -10,7 +11,11 @@
 #include "util/half.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -574,7 +579,8 @@ static void hostile_real(real_copy *c) {
     uint64_t big[2] = {(uint64_t)1 << 40, (uint64_t)1 << 40};
     patch(c, emb + 4, big, sizeof big, "dimension product overflow", "element count overflows");
     patch64(c, emb + 4, 575, "row not a block multiple", "not a multiple of the Q8_0 block size 32");
-    patch32(c, emb + 20, 14, "unknown type", "tensor 'token_embd.weight': unsupported type 14 (Q6_K)");
+    patch32(c, emb + 20, 11, "unknown type", "tensor 'token_embd.weight': unsupported type 11 (Q3_K)");
+    patch32(c, emb + 20, 14, "K type on a short row", "row length 576 is not a multiple of the Q6_K block size 256");
     patch32(c, emb + 20, 77, "unknown type", "unsupported type 77 (unknown)");
     patch64(c, emb + 24, 1, "misaligned offset", "not a multiple of the alignment 32");
     patch64(c, emb + 24, (uint64_t)1 << 60, "offset out of range", "go past the end of the file");
@@ -643,7 +649,67 @@ static void test_real_model(void) {
     free(c.head);
 }
 
+/* ---- the newer block types against the reference package ---- */
+
+static int hex_decode(const char *hex, uint8_t *out, size_t n) {
+    if (strlen(hex) != 2 * n) return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* Random blocks of Q5_0, Q5_1, Q4_K, Q5_K and Q6_K dequantized by the gguf
+ * package (scripts/quant_golden.py): si_dequantize_row must give the same
+ * floats, and the GGUF and dtype tables must agree on the block geometry. */
+static void test_block_types(void) {
+    static const struct {
+        const char *name;
+        si_dtype t;
+    } types[] = {{"Q5_0", SI_DTYPE_Q5_0}, {"Q5_1", SI_DTYPE_Q5_1}, {"Q4_K", SI_DTYPE_Q4_K},
+                 {"Q5_K", SI_DTYPE_Q5_K}, {"Q6_K", SI_DTYPE_Q6_K}};
+    json_error_t err;
+    json_t *root = json_load_file(si_test_source_path("tests/golden/quant_blocks.json"), 0, &err);
+    CHECKF(root != NULL, "quant_blocks.json: %s", err.text);
+    if (!root) return;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        json_t *g = json_object_get(root, types[k].name);
+        CHECKF(g != NULL, "%s: no golden", types[k].name);
+        if (!g) continue;
+        int per = (int)json_integer_value(json_object_get(g, "elements_per_block"));
+        size_t bb = (size_t)json_integer_value(json_object_get(g, "block_bytes"));
+        CHECK(strcmp(si_dtype_name(types[k].t), types[k].name) == 0);
+        CHECKF(per == si_dtype_block_elems(types[k].t) && bb == si_dtype_block_bytes(types[k].t), "%s geometry",
+               types[k].name);
+        const char *bh = json_string_value(json_object_get(g, "blocks"));
+        const char *vh = json_string_value(json_object_get(g, "values_f32_hex"));
+        size_t n_blocks = bh ? strlen(bh) / 2 / bb : 0, n = n_blocks * (size_t)per;
+        uint8_t *blocks = malloc(n_blocks * bb);
+        float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+        bool ok = n_blocks > 0 && hex_decode(bh, blocks, n_blocks * bb) == 0 &&
+                  hex_decode(vh ? vh : "", (uint8_t *)want, n * sizeof(float)) == 0;
+        CHECKF(ok, "%s: malformed golden", types[k].name);
+        if (ok) {
+            si_dequantize_row(types[k].t, blocks, got, (int64_t)n);
+            int bad = 0;
+            for (size_t i = 0; i < n; i++)
+                if (got[i] != want[i] && bad++ < 3)
+                    fprintf(stderr, "  %s element %zu: %.9g, gguf package %.9g\n", types[k].name, i, got[i], want[i]);
+            printf("%s: %zu values from %zu random blocks as the gguf package dequantizes them, %d differ\n",
+                   types[k].name, n, n_blocks, bad);
+            CHECK(bad == 0);
+        }
+        free(blocks);
+        free(want);
+        free(got);
+    }
+    json_decref(root);
+}
+
 int main(void) {
+    test_block_types();
     test_synthetic();
     test_memory();
     test_corruptions();

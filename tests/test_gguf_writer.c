@@ -450,6 +450,52 @@ static void test_error_bounds(void) {
     CHECKF(bad == 0, "%d half-precision values past half an ulp", bad);
 }
 
+/* Q5_0, Q5_1 and the K types, on the same Gaussian values: each element
+ * within half a step of its group (the scale as stored), plus what the
+ * stored scales' own rounding can add: Q5_0 one more step on its far side
+ * (as Q4_0); for the K types, whose group scales are 6- or 8-bit multiples
+ * of the super-block's d (and minima of dmin), a group's range may need up
+ * to levels * d / 2 more (and dmin / 2 for the minimum); rms as above. */
+static void test_error_bounds_x(void) {
+    enum { N = 4096 };
+    static float x[N], back[N];
+    static unsigned char q[N * 2];
+    uint64_t state = 54321;
+    for (int i = 0; i < N; i++) x[i] = sample(&state) * 0.05f;
+    const si_dtype types[] = {SI_DTYPE_Q5_0, SI_DTYPE_Q5_1, SI_DTYPE_Q4_K, SI_DTYPE_Q5_K, SI_DTYPE_Q6_K};
+    for (int k = 0; k < 5; k++) {
+        si_dtype t = types[k];
+        const int per = si_dtype_block_elems(t), levels = t == SI_DTYPE_Q4_K ? 15 : t == SI_DTYPE_Q6_K ? 63 : 31;
+        CHECK(si_quantize_row(t, x, q, N) == 0);
+        si_dequantize_row(t, q, back, N);
+        int bad = 0, groups = 0;
+        double sq = 0, scale_sq = 0;
+        for (int blk = 0; blk < N / per; blk++) {
+            const unsigned char *b = q + (size_t)blk * si_dtype_block_bytes(t);
+            si_qunpacked u;
+            CHECK(si_unpack_block(t, b, &u) == per);
+            uint16_t h[2];
+            memcpy(h, t == SI_DTYPE_Q6_K ? b + 208 : b, t == SI_DTYPE_Q6_K ? 2 : 4);
+            float d = fabsf(si_f16_to_f32(h[0])), dmin = t == SI_DTYPE_Q6_K ? 0 : fabsf(si_f16_to_f32(h[1]));
+            for (int g = 0; g < per / u.group; g++, groups++) scale_sq += (double)u.scale[g] * u.scale[g];
+            for (int e = 0; e < per; e++) {
+                int i = blk * per + e;
+                float err = fabsf(x[i] - back[i]), step = fabsf(u.scale[e / u.group]);
+                sq += (double)err * err;
+                float bound = 0.5f * step;
+                if (t == SI_DTYPE_Q5_0) bound = step * (1 + 0x1p-10f);
+                if (t == SI_DTYPE_Q5_1) bound += fabsf(u.offset[0]) * 0x1p-10f;
+                if (per == SI_QK) bound += levels * d / 2 + dmin / 2;
+                if (err > bound * 1.0001f + 1e-9f) bad++;
+            }
+        }
+        double rms = sqrt(sq / N), mean_d = sqrt(scale_sq / groups);
+        CHECKF(bad == 0, "%s: %d elements past the bound", si_dtype_name(t), bad);
+        CHECKF(rms < 0.35 * mean_d, "%s: rms error %g vs mean step %g", si_dtype_name(t), rms, mean_d);
+        printf("%s: rms error %.3g, mean step %.3g\n", si_dtype_name(t), rms, mean_d);
+    }
+}
+
 int main(void) {
     test_round_trip();
     test_misuse();
@@ -459,5 +505,6 @@ int main(void) {
     test_halves();
     test_refusals();
     test_error_bounds();
+    test_error_bounds_x();
     return si_test_finish("test_gguf_writer");
 }

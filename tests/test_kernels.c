@@ -50,7 +50,29 @@ static uint16_t rand_scale(void) {
     }
 }
 
+/* Blocks of the Q5 and K types: random bytes, with scales from rand_scale;
+ * some all zero, some all ones (every code at its largest). */
+static void fill_weights_x(si_dtype t, uint8_t *row, int nb) {
+    const size_t bs = si_dtype_block_bytes(t);
+    for (int b = 0; b < nb; b++) {
+        uint8_t *p = row + (size_t)b * bs;
+        int kind = (int)(next_u32() % 8);
+        for (size_t j = 0; j < bs; j++) p[j] = kind == 0 ? 0 : kind == 1 ? 0xff : (uint8_t)next_u32();
+        uint16_t d = rand_scale(), m = rand_scale();
+        if (t == SI_DTYPE_Q6_K) {
+            memcpy(p + bs - 2, &d, 2); /* d comes last */
+        } else {
+            memcpy(p, &d, 2);
+            if (t != SI_DTYPE_Q5_0) memcpy(p + 2, &m, 2); /* m or dmin */
+        }
+    }
+}
+
 static void fill_weights(si_dtype t, uint8_t *row, int nb) {
+    if (t != SI_DTYPE_Q8_0 && t != SI_DTYPE_Q4_0 && t != SI_DTYPE_Q4_1) {
+        fill_weights_x(t, row, nb / (si_dtype_block_elems(t) / SI_QBLOCK));
+        return;
+    }
     for (int b = 0; b < nb; b++) {
         int kind = (int)(next_u32() % 8); /* 0: all zero, 1: extreme codes, else random */
         if (t == SI_DTYPE_Q8_0) {
@@ -120,8 +142,25 @@ static void test_quantize(const si_cpu_kernels *k) {
 
 /* ---- gemm ----------------------------------------------------------------- */
 
+/* The Q5 and K types: through the unpacked blocks. */
+static double abs_terms_qx(si_dtype t, const uint8_t *w, const si_block_q8x *x, int nb) {
+    const int per = si_dtype_block_elems(t) / SI_QBLOCK;
+    double sum = 0;
+    si_qunpacked u;
+    for (int b = 0; b < nb; b += per) {
+        si_unpack_block(t, w + (size_t)(b / per) * si_dtype_block_bytes(t), &u);
+        for (int e = 0; e < per * SI_QBLOCK; e++) {
+            const si_block_q8x *xb = &x[b + e / SI_QBLOCK];
+            sum += fabs((double)u.scale[e / u.group] * u.q[e] * xb->d * xb->qs[e % SI_QBLOCK]);
+        }
+        for (int k = 0; k < per; k++) sum += fabs((double)u.offset[k] * x[b + k].s);
+    }
+    return sum;
+}
+
 /* Sum of |terms| of one reference dot product: what float rounding scales with. */
 static double abs_terms_q(si_dtype t, const uint8_t *w, const si_block_q8x *x, int nb) {
+    if (t != SI_DTYPE_Q8_0 && t != SI_DTYPE_Q4_0 && t != SI_DTYPE_Q4_1) return abs_terms_qx(t, w, x, nb);
     double sum = 0;
     for (int b = 0; b < nb; b++) {
         double s = 0, d, m = 0;
@@ -308,20 +347,22 @@ static void test_gemm(const si_cpu_kernels *k, si_dtype t) {
     int bad = 0, cases = 0;
     double worst = 0;
     bool quant = si_dtype_is_quantized(t);
-    /* Every row length up to 48 blocks, each with two (rows, tokens) shapes
-     * taken in rotation so every pair of counts comes up. */
-    for (int nb = 1; nb <= 48; nb++) {
+    /* Every row length up to 48 blocks (of a K type's super-blocks: 8
+     * blocks each), each with two (rows, tokens) shapes taken in rotation so
+     * every pair of counts comes up. */
+    const int per = quant ? si_dtype_block_elems(t) / SI_QBLOCK : 1;
+    for (int nb = per; nb <= 48; nb += per) {
         for (int s = 0; s < 2; s++) {
-            int ri = (nb + 3 * s) % 6, ti = (nb / 6 + s) % 6;
+            int ri = (nb / per + 3 * s) % 6, ti = (nb / per / 6 + s) % 6;
             bad += test_shape(k, t, rows[ri], toks[ti], nb * SI_QBLOCK, &worst);
             cases++;
         }
     }
     /* Longer rows (several K chunks for the quantized kernels), a tall
      * output-head-like shape, and float rows that are not a multiple of 8. */
-    bad += test_shape(k, t, 5, 3, 70 * SI_QBLOCK, &worst);
-    bad += test_shape(k, t, 3, 5, 130 * SI_QBLOCK, &worst);
-    bad += test_shape(k, t, 517, 1, 18 * SI_QBLOCK, &worst);
+    bad += test_shape(k, t, 5, 3, (70 + per - 1) / per * per * SI_QBLOCK, &worst);
+    bad += test_shape(k, t, 3, 5, (130 + per - 1) / per * per * SI_QBLOCK, &worst);
+    bad += test_shape(k, t, 517, 1, (18 + per - 1) / per * per * SI_QBLOCK, &worst);
     bad += test_shape(k, t, 64, 17, 48 * SI_QBLOCK, &worst);
     cases += 4;
     if (!quant) {
@@ -427,9 +468,52 @@ static void test_round_bf16x(const si_cpu_kernels *k) {
     CHECKF(bad == 0, "%s round_bf16x: %d bad", k->name, bad);
 }
 
+/* The reference's integer dot products for the Q5 and K types against
+ * float64 sums of the dequantized weights times the activations' values
+ * (x.d * qs): the two meet only in the block layout, which test_gguf
+ * checks against the gguf package. */
+static void test_dot_q_ref_x(si_dtype t) {
+    enum { N = 4 * SI_QK };
+    const int per = si_dtype_block_elems(t) / SI_QBLOCK;
+    uint8_t *w = malloc(si_dtype_row_bytes(t, N));
+    float *x = malloc(N * sizeof(float)), *wf = malloc(N * sizeof(float));
+    si_block_q8x *xq = malloc(N / SI_QBLOCK * sizeof *xq);
+    int bad = 0;
+    for (int rep = 0; rep < 200; rep++) {
+        int n = SI_QBLOCK * per * (1 + (int)(next_u32() % (N / SI_QBLOCK / per)));
+        fill_weights(t, w, n / SI_QBLOCK);
+        fill_x(x, n);
+        si_quantize_q8x_ref(x, xq, n);
+        si_dequantize_row(t, w, wf, n);
+        double want = 0, terms = 0;
+        for (int e = 0; e < n; e++) {
+            double v = (double)wf[e] * xq[e / SI_QBLOCK].d * xq[e / SI_QBLOCK].qs[e % SI_QBLOCK];
+            want += v;
+            terms += fabs(v);
+        }
+        float got = si_dot_q_ref(t, w, xq, n / SI_QBLOCK);
+        /* the reference rounds once per block (as the gemm tests allow), the
+         * dequantized weights once per element (scale * q + offset) */
+        double tol = 4.0 * 0x1p-24 *
+                         (sqrt(2.0 * n / SI_QBLOCK) * abs_terms_qx(t, w, xq, n / SI_QBLOCK) + sqrt((double)n) * terms) +
+                     1e-35;
+        if (!(fabs(got - want) <= tol) && bad++ < 3)
+            fprintf(stderr, "  %s n=%d: %.9g, float64 of the dequantized %.9g\n", si_dtype_name(t), n, got, want);
+    }
+    printf("  reference %s dot: 200 rows against the dequantized weights, %d off\n", si_dtype_name(t), bad);
+    CHECK(bad == 0);
+    free(w);
+    free(x);
+    free(wf);
+    free(xq);
+}
+
 int main(void) {
     const char *levels[] = {"scalar", "avx2", "avx512", "avx512bf16"};
-    const si_dtype types[] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1, SI_DTYPE_F32, SI_DTYPE_F16, SI_DTYPE_BF16};
+    const si_dtype types[] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1, SI_DTYPE_Q5_0, SI_DTYPE_Q5_1, SI_DTYPE_Q4_K,
+                              SI_DTYPE_Q5_K, SI_DTYPE_Q6_K, SI_DTYPE_F32,  SI_DTYPE_F16,  SI_DTYPE_BF16};
+    const int n_types = (int)(sizeof types / sizeof types[0]);
+    for (int t = 3; t < 8; t++) test_dot_q_ref_x(types[t]);
     CHECK(si_cpu_kernels_for("no-such-level") == NULL);
     CHECK(si_cpu_kernels_get() != NULL);
     printf("default level: %s\n", si_cpu_kernels_get()->name);
@@ -443,7 +527,7 @@ int main(void) {
         test_quantize(k);
         test_weighted_rows(k, SI_DTYPE_F32);
         test_weighted_rows(k, SI_DTYPE_F16);
-        for (int t = 0; t < 6; t++) test_gemm(k, types[t]);
+        for (int t = 0; t < n_types; t++) test_gemm(k, types[t]);
         float_act = true;
         printf("  Q8_0 weights with float activations (the output head):\n");
         test_gemm(k, SI_DTYPE_Q8_0);

@@ -64,8 +64,13 @@ int si_gpu_attn_groups(const si_gpu_attn_row *rows, int n_rows, int max_rows, si
     return n;
 }
 
+bool si_gpu_native_dtype(si_dtype t) {
+    return t == SI_DTYPE_F32 || t == SI_DTYPE_F16 || t == SI_DTYPE_BF16 || t == SI_DTYPE_Q8_0 || t == SI_DTYPE_Q4_0 ||
+           t == SI_DTYPE_Q4_1;
+}
+
 int si_gpu_planar_layout(si_dtype t, int64_t rows, int64_t cols, si_gpu_planar *p) {
-    if (t != SI_DTYPE_Q8_0 && t != SI_DTYPE_Q4_0 && t != SI_DTYPE_Q4_1)
+    if (!si_gpu_native_dtype(t) || si_dtype_block_elems(t) == 1)
         return si_fail("%s is not a block-quantized type", si_dtype_name(t));
     if (cols % SI_QBLOCK || rows < 1) return si_fail("a %lld x %lld matrix cannot hold %s blocks", (long long)rows, (long long)cols, si_dtype_name(t));
     size_t blocks = (size_t)rows * (size_t)(cols / SI_QBLOCK);

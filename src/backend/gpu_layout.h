@@ -89,6 +89,10 @@ typedef struct {
 
 /* 0, or -1 with an error for a type that is not Q8_0, Q4_0 or Q4_1. */
 int si_gpu_planar_layout(si_dtype t, int64_t rows, int64_t cols, si_gpu_planar *p);
+
+/* The weight types the GPU kernels take as they are (F32, F16, BF16) or
+ * planar (Q8_0, Q4_0, Q4_1); the others are expanded to F16 on upload. */
+bool si_gpu_native_dtype(si_dtype t);
 /* Rewrites a matrix of GGUF blocks (src, rows after rows) into dst (p->bytes). */
 void si_gpu_planar_pack(si_dtype t, const void *src, int64_t rows, int64_t cols, const si_gpu_planar *p, void *dst);
 /* Element (r, c) of a planar matrix, as the kernels compute it (for tests). */

@@ -33,12 +33,13 @@ int cmd_quantize(int argc, char **argv) {
     arg_spec specs[10];
     int n = 0;
     specs[n++] = (arg_spec){"--out", ARG_STR, &out, "output .gguf file (required)"};
-    specs[n++] = (arg_spec){"--type", ARG_STR, &type, "q8_0, q4_0, q4_1, f16, bf16, f32 or keep (required)"};
+    specs[n++] = (arg_spec){"--type", ARG_STR, &type, "q8_0, q6_k, q5_k, q5_1, q5_0, q4_k, q4_1, q4_0, f16, bf16, f32 or keep (required)"};
     n = cli_model_specs(&c, specs, n);
     if (args_parse(argc, argv, 2, specs, n)) return 2;
     if (c.help || !out || !type) {
         args_usage("quantize", "[--model PATH] --out FILE.gguf --type TYPE", specs, n);
-        printf("\nNorms stay F32; with q4_0/q4_1 the embeddings and output head are Q8_0.\n");
+        printf("\nNorms stay F32; with q4_0/q4_1/q4_k the embeddings and output head are Q8_0; rows that\n"
+               "do not fill 256-blocks take Q5_0/Q5_1/Q8_0 for q4_k/q5_k/q6_k (as llama.cpp does).\n");
         return c.help ? 0 : 2;
     }
     c.batch = 1;

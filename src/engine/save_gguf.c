@@ -22,6 +22,8 @@ typedef struct {
 static const save_type SAVE_TYPES[] = {
     {"f32", SI_DTYPE_F32, 0},   {"f16", SI_DTYPE_F16, 1},   {"bf16", SI_DTYPE_BF16, 32},
     {"q8_0", SI_DTYPE_Q8_0, 7}, {"q4_0", SI_DTYPE_Q4_0, 2}, {"q4_1", SI_DTYPE_Q4_1, 3},
+    {"q5_0", SI_DTYPE_Q5_0, 8}, {"q5_1", SI_DTYPE_Q5_1, 9}, {"q4_k", SI_DTYPE_Q4_K, 14},
+    {"q5_k", SI_DTYPE_Q5_K, 16}, {"q6_k", SI_DTYPE_Q6_K, 18},
 };
 #define N_SAVE_TYPES (sizeof SAVE_TYPES / sizeof SAVE_TYPES[0])
 
@@ -47,13 +49,20 @@ typedef struct {
 /* The policy: norms (1-D) are F32; the 2-D weights take the requested type,
  * except that with a 4-bit type the embeddings and the output head stay
  * Q8_0 (llama.cpp's convention: they are the weights most sensitive to
- * error), and a row length that does not fill whole 32-blocks falls back to
- * F16. "keep" leaves every weight in its source type. */
+ * error); a row length that does not fill whole 256-blocks takes a K type's
+ * 32-block fallback (llama.cpp's: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0),
+ * and one that does not fill whole 32-blocks falls back to F16. "keep"
+ * leaves every weight in its source type. */
 static si_dtype item_dtype(const save_plan *p, const si_tensor *src, bool embedding_or_head) {
     if (src->n_dims < 2) return SI_DTYPE_F32;
     if (p->keep) return src->dtype;
     si_dtype t = p->dtype;
-    if (embedding_or_head && (t == SI_DTYPE_Q4_0 || t == SI_DTYPE_Q4_1)) t = SI_DTYPE_Q8_0;
+    if (embedding_or_head && (t == SI_DTYPE_Q4_0 || t == SI_DTYPE_Q4_1 || t == SI_DTYPE_Q4_K)) t = SI_DTYPE_Q8_0;
+    if (si_dtype_row_bytes(t, src->ne[0]) == 0) {
+        if (t == SI_DTYPE_Q4_K) t = SI_DTYPE_Q5_0;
+        else if (t == SI_DTYPE_Q5_K) t = SI_DTYPE_Q5_1;
+        else if (t == SI_DTYPE_Q6_K) t = SI_DTYPE_Q8_0;
+    }
     if (si_dtype_row_bytes(t, src->ne[0]) == 0) t = SI_DTYPE_F16;
     return t;
 }

@@ -1,6 +1,9 @@
 /* format/dtype.h: the element types a weight tensor can have, and their block
- * layouts. Quantized types use llama.cpp's block formats (a block of 32
- * weights shares one scale), so GGUF files are used in place. */
+ * layouts. Quantized types use llama.cpp's block formats, so GGUF files are
+ * used in place: blocks of 32 weights sharing one scale (Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1), and the "K" super-blocks of 256 weights whose sub-blocks
+ * have their own scales, themselves quantized (Q4_K, Q5_K, Q6_K: what
+ * Q4_K_M, Q5_K_M and Q6_K files are mostly made of). */
 #ifndef SI_FORMAT_DTYPE_H
 #define SI_FORMAT_DTYPE_H
 
@@ -14,10 +17,16 @@ typedef enum {
     SI_DTYPE_Q8_0,
     SI_DTYPE_Q4_0,
     SI_DTYPE_Q4_1,
+    SI_DTYPE_Q5_0,
+    SI_DTYPE_Q5_1,
+    SI_DTYPE_Q4_K,
+    SI_DTYPE_Q5_K,
+    SI_DTYPE_Q6_K,
     SI_DTYPE_COUNT
 } si_dtype;
 
 #define SI_QBLOCK 32
+#define SI_QK 256 /* weights per K super-block: 8 blocks of SI_QBLOCK */
 
 /* Q8_0: x = d * q, q in [-127, 127] */
 typedef struct {
@@ -38,6 +47,51 @@ typedef struct {
     uint8_t qs[SI_QBLOCK / 2];
 } si_block_q4_1;
 
+/* Q5_0: x = d * (q - 16), q of 5 bits: the low 4 in qs (nibble order as
+ * Q4_0), the fifth of element j in bit j of qh (little-endian) */
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[SI_QBLOCK / 2];
+} si_block_q5_0;
+
+/* Q5_1: x = d * q + m; bits as Q5_0 */
+typedef struct {
+    uint16_t d;
+    uint16_t m;
+    uint8_t qh[4];
+    uint8_t qs[SI_QBLOCK / 2];
+} si_block_q5_1;
+
+/* Q4_K: 8 blocks of 32, block b: x = (d * sc_b) * q - (dmin * mn_b), q of 4
+ * bits, sc_b and mn_b of 6 bits packed into scales[12] (si_unpack_block).
+ * qs holds pairs of blocks in 32 bytes: block 2i in the low nibbles of
+ * qs[32i..32i+31], block 2i+1 in the high ones. */
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[12];
+    uint8_t qs[SI_QK / 2];
+} si_block_q4_k;
+
+/* Q5_K: Q4_K with a fifth bit: element l of block b in bit b of qh[l]. */
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[12];
+    uint8_t qh[SI_QK / 8];
+    uint8_t qs[SI_QK / 2];
+} si_block_q5_k;
+
+/* Q6_K: 16 groups of 16, group g: x = (d * sc_g) * (q - 32), q of 6 bits
+ * (low 4 in ql, high 2 in qh; the layout is in si_unpack_block), sc_g int8. */
+typedef struct {
+    uint8_t ql[SI_QK / 2];
+    uint8_t qh[SI_QK / 4];
+    int8_t scales[SI_QK / 16];
+    uint16_t d;
+} si_block_q6_k;
+
 /* (this header is also read by the CUDA kernels, compiled as C++) */
 #ifdef __cplusplus
 #define SI_STATIC_ASSERT static_assert
@@ -47,6 +101,11 @@ typedef struct {
 SI_STATIC_ASSERT(sizeof(si_block_q8_0) == 34, "Q8_0 block layout");
 SI_STATIC_ASSERT(sizeof(si_block_q4_0) == 18, "Q4_0 block layout");
 SI_STATIC_ASSERT(sizeof(si_block_q4_1) == 20, "Q4_1 block layout");
+SI_STATIC_ASSERT(sizeof(si_block_q5_0) == 22, "Q5_0 block layout");
+SI_STATIC_ASSERT(sizeof(si_block_q5_1) == 24, "Q5_1 block layout");
+SI_STATIC_ASSERT(sizeof(si_block_q4_k) == 144, "Q4_K block layout");
+SI_STATIC_ASSERT(sizeof(si_block_q5_k) == 176, "Q5_K block layout");
+SI_STATIC_ASSERT(sizeof(si_block_q6_k) == 210, "Q6_K block layout");
 
 const char *si_dtype_name(si_dtype t);
 /* Elements per block (1 for float types) and bytes per block. */
@@ -57,5 +116,21 @@ size_t si_dtype_row_bytes(si_dtype t, int64_t n);
 
 /* Scalar reference: converts n elements (n a multiple of the block size) of a row to float. */
 void si_dequantize_row(si_dtype t, const void *src, float *dst, int64_t n);
+
+/* One block of Q5_0, Q5_1, Q4_K, Q5_K or Q6_K as integers and float scales:
+ * weight e is scale[e / group] * q[e] + offset[e / group], where group is
+ * 32 (16 for Q6_K). Exact: the scales are f16 values times small integers,
+ * which a float holds without rounding. Returns the block's element count
+ * (32 or SI_QK), 0 for another type. */
+typedef struct {
+    int group;
+    int8_t q[SI_QK];
+    float scale[SI_QK / 16];
+    float offset[SI_QK / 16];
+} si_qunpacked;
+int si_unpack_block(si_dtype t, const void *block, si_qunpacked *u);
+/* Only the scales and offsets of such a block (what the fast kernels take
+ * from the reference; they unpack the integers themselves): its group size. */
+int si_block_scales(si_dtype t, const void *block, float scale[SI_QK / 16], float offset[SI_QK / 16]);
 
 #endif

@@ -24,7 +24,12 @@ static int dtype_of_ggml(uint32_t type, si_dtype *out) {
     case 1: *out = SI_DTYPE_F16; return 0;
     case 2: *out = SI_DTYPE_Q4_0; return 0;
     case 3: *out = SI_DTYPE_Q4_1; return 0;
+    case 6: *out = SI_DTYPE_Q5_0; return 0;
+    case 7: *out = SI_DTYPE_Q5_1; return 0;
     case 8: *out = SI_DTYPE_Q8_0; return 0;
+    case 12: *out = SI_DTYPE_Q4_K; return 0;
+    case 13: *out = SI_DTYPE_Q5_K; return 0;
+    case 14: *out = SI_DTYPE_Q6_K; return 0;
     case 30: *out = SI_DTYPE_BF16; return 0;
     default: return si_fail("unsupported type %u (%s)", type, si_ggml_type_name(type));
     }

@@ -39,7 +39,12 @@ static uint32_t ggml_type_of(si_dtype t) {
     case SI_DTYPE_F16: return 1;
     case SI_DTYPE_Q4_0: return 2;
     case SI_DTYPE_Q4_1: return 3;
+    case SI_DTYPE_Q5_0: return 6;
+    case SI_DTYPE_Q5_1: return 7;
     case SI_DTYPE_Q8_0: return 8;
+    case SI_DTYPE_Q4_K: return 12;
+    case SI_DTYPE_Q5_K: return 13;
+    case SI_DTYPE_Q6_K: return 14;
     case SI_DTYPE_BF16: return 30;
     default: return 0; /* F32 */
     }

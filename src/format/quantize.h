@@ -1,7 +1,7 @@
 /* format/quantize.h: float rows to every element type (scalar reference, the
  * inverse of si_dequantize_row): F32, F16 and BF16 rounded to nearest even,
- * and llama.cpp's Q8_0, Q4_0 and Q4_1 blocks with the scale each format
- * intends. Used to write GGUF files. */
+ * and llama.cpp's Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K blocks
+ * with the scales each format intends. Used to write GGUF files. */
 #ifndef SI_FORMAT_QUANTIZE_H
 #define SI_FORMAT_QUANTIZE_H
 

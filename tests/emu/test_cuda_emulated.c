@@ -356,6 +356,7 @@ static void test_elementwise(void) {
 
     /* embedding rows of every weight type */
     for (int t = 0; t < SI_DTYPE_COUNT; t++) {
+        if (!si_gpu_native_dtype((si_dtype)t)) continue; /* expanded to F16 on upload */
         matrix M;
         make_matrix(&M, (si_dtype)t, 50, 96);
         int32_t tok[4] = {0, 49, 17, 17};
@@ -496,7 +497,7 @@ int main(void) {
     /* GEMV: cols 352 ends inside a step of loads, 4448 takes several steps;
      * 3 rows run as groups of 2 and 1, 12 rows as 8 and 4 */
     for (int t = 0; t < SI_DTYPE_COUNT; t++)
-        for (int e = 0; e < 3; e++) {
+        for (int e = 0; e < 3 && si_gpu_native_dtype((si_dtype)t); e++) {
             /* the cp.async and wide kernels serve F16 and BF16; the others ignore the choice */
             for (int k = 0; k < (t == SI_DTYPE_F16 || t == SI_DTYPE_BF16 ? 3 : 1); k++) {
                 test_gemv((si_dtype)t, 352, 1, e, k, false);

@@ -1,8 +1,9 @@
 /* backend/cpu/dot.h: the dot products every CPU matrix product is made of.
  *
- * Quantized weights (Q8_0, Q4_0, Q4_1) are multiplied by activations that are
- * quantized on the fly to 8 bits per block of 32 (si_block_q8x), so the inner
- * loop is an integer dot product; float weights (F32, F16, BF16) are
+ * Quantized weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, and the K types, whose
+ * blocks of 32 inside a super-block of 256 each have a scale) are multiplied
+ * by activations that are quantized on the fly to 8 bits per block of 32
+ * (si_block_q8x), so the inner loop is an integer dot product; float weights (F32, F16, BF16) are
  * multiplied by float activations, except that BF16 weights, where the
  * processor has AVX512_BF16 and the precise mode is off, meet activations
  * rounded to bf16 (si_round_bf16x: two products per instruction, as
@@ -24,14 +25,15 @@ typedef struct {
     int8_t qs[SI_QBLOCK];
 } si_block_q8x;
 
-static inline bool si_dtype_is_quantized(si_dtype t) {
-    return t == SI_DTYPE_Q8_0 || t == SI_DTYPE_Q4_0 || t == SI_DTYPE_Q4_1;
-}
+static inline bool si_dtype_is_quantized(si_dtype t) { return si_dtype_block_elems(t) > 1; }
 
 /* n is a multiple of 32. */
 void si_quantize_q8x_ref(const float *x, si_block_q8x *y, int n);
-/* Dot product of a weight row (n_blocks blocks of dtype t) with quantized activations. */
+/* Dot product of a weight row with quantized activations: n_blocks blocks
+ * of 32 activations (for a K type, n_blocks / 8 super-blocks of weights). */
 float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_blocks);
+void si_gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
+                   int n_tok, float *out, int out_stride);
 /* Dot product of a weight row with float activations (any dtype: quantized
  * rows are dequantized block by block, for the precise mode). */
 float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n);

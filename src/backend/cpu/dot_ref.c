@@ -56,7 +56,34 @@ float si_dot_q_ref(si_dtype t, const void *w, const si_block_q8x *x, int n_block
         }
         break;
     }
-    default: break;
+    default: {
+        /* Q5_0, Q5_1 and the K types, through their unpacked blocks: each
+         * block of 32 activations meets one scale (two for Q6_K's groups of
+         * 16) and one offset, which multiplies the activations' sum x.s */
+        const int per = si_dtype_block_elems(t) / SI_QBLOCK;
+        const size_t bb = si_dtype_block_bytes(t);
+        si_qunpacked u;
+        for (int i = 0; i < n_blocks; i += per) {
+            si_unpack_block(t, (const char *)w + (size_t)(i / per) * bb, &u);
+            for (int k = 0; k < per; k++) {
+                const int8_t *q = u.q + k * SI_QBLOCK;
+                const si_block_q8x *xb = &x[i + k];
+                if (u.group == SI_QBLOCK) {
+                    int s = 0;
+                    for (int j = 0; j < SI_QBLOCK; j++) s += q[j] * xb->qs[j];
+                    acc += u.scale[k] * xb->d * (float)s + u.offset[k] * xb->s;
+                } else {
+                    int s0 = 0, s1 = 0;
+                    for (int j = 0; j < 16; j++) {
+                        s0 += q[j] * xb->qs[j];
+                        s1 += q[j + 16] * xb->qs[j + 16];
+                    }
+                    acc += xb->d * (u.scale[2 * k] * (float)s0 + u.scale[2 * k + 1] * (float)s1);
+                }
+            }
+        }
+        break;
+    }
     }
     return acc;
 }
@@ -81,11 +108,12 @@ float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
     }
     default: {
         /* quantized weights against float activations: the precise mode */
-        float wf[SI_QBLOCK];
-        size_t block_bytes = si_dtype_block_bytes(t);
-        for (int b = 0; b < n / SI_QBLOCK; b++) {
-            si_dequantize_row(t, (const char *)w + b * block_bytes, wf, SI_QBLOCK);
-            for (int j = 0; j < SI_QBLOCK; j++) acc += wf[j] * x[b * SI_QBLOCK + j];
+        float wf[SI_QK];
+        const int be = si_dtype_block_elems(t);
+        const size_t block_bytes = si_dtype_block_bytes(t);
+        for (int b = 0; b < n / be; b++) {
+            si_dequantize_row(t, (const char *)w + (size_t)b * block_bytes, wf, be);
+            for (int j = 0; j < be; j++) acc += wf[j] * x[b * be + j];
         }
         break;
     }
@@ -93,8 +121,8 @@ float si_dot_f_ref(si_dtype t, const void *w, const float *x, int n) {
     return (float)acc;
 }
 
-static void gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
-                       int n_tok, float *out, int out_stride) {
+void si_gemm_q_ref(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
+                   int n_tok, float *out, int out_stride) {
     for (int i = 0; i < n_tok; i++)
         for (int r = 0; r < n_rows; r++)
             out[(size_t)i * out_stride + r] = si_dot_q_ref(t, (const char *)w + r * row_bytes, x + (size_t)i * n_blocks, n_blocks);
@@ -144,7 +172,7 @@ void si_weighted_rows_ref(si_dtype t, const float *p, size_t p_stride, int heads
 const si_cpu_kernels si_cpu_kernels_scalar = {
     .name = "scalar",
     .quantize_q8x = si_quantize_q8x_ref,
-    .gemm_q = gemm_q_ref,
+    .gemm_q = si_gemm_q_ref,
     .gemm_f = si_gemm_f_ref,
     .weighted_rows = si_weighted_rows_ref,
 };

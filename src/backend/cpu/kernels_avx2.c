@@ -1,8 +1,9 @@
 /* backend/cpu/kernels_avx2.c: the kernel set for processors with AVX2, FMA
  * and F16C (no AVX-512, no VNNI): the activation quantizer, the integer-dot
- * GEMM for Q8_0/Q4_0/Q4_1 weights and the float GEMM for F32/F16/BF16
- * weights. Built into the generic x86-64 library through function target
- * attributes; dispatch.c hands it out only when the processor has them.
+ * GEMM for Q8_0/Q4_0/Q4_1 weights (Q5_0/Q5_1/Q4_K/Q5_K/Q6_K: kernels_qx.h)
+ * and the float GEMM for F32/F16/BF16 weights. Built into the generic
+ * x86-64 library through function target attributes; dispatch.c hands it
+ * out only when the processor has them.
  *
  * Quantized GEMM. One 256-bit register holds one block. vpmaddubsw
  * (unsigned x signed bytes, pairs summed to 16 bits) then vpmaddwd by ones
@@ -232,13 +233,20 @@ INL void gemm_q_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, c
     }
 }
 
+/* Q5_0, Q5_1 and the K types: kernels_qx.h, two tokens per tile as above. */
+#define QX_TGT TGT
+#define QX_NT 2
+#define QX_DOT4(a, u, s) _mm256_add_epi32(a, dot4(u, s))
+#define QX_GEMM gemm_qx
+#include "kernels_qx.h"
+
 TGT static void gemm_q(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
                        int n_tok, float *out, int out_stride) {
     switch (t) {
     case SI_DTYPE_Q8_0: gemm_q_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
     case SI_DTYPE_Q4_0: gemm_q_typed(SI_DTYPE_Q4_0, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
     case SI_DTYPE_Q4_1: gemm_q_typed(SI_DTYPE_Q4_1, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
-    default: break;
+    default: gemm_qx(t, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
     }
 }
 

@@ -324,13 +324,21 @@ INL void gemm_q_typed(si_dtype t, const void *w, size_t row_bytes, int n_rows, c
     }
 }
 
+/* Q5_0, Q5_1 and the K types: kernels_qx.h on 256-bit registers, with
+ * VNNI's byte dot products and the 32 registers' wider token tiles. */
+#define QX_TGT TGT
+#define QX_NT 4
+#define QX_DOT4(a, u, s) _mm256_dpbusd_epi32(a, u, s)
+#define QX_GEMM gemm_qx
+#include "kernels_qx.h"
+
 TGT static void gemm_q(si_dtype t, const void *w, size_t row_bytes, int n_rows, const si_block_q8x *x, int n_blocks,
                        int n_tok, float *out, int out_stride) {
     switch (t) {
     case SI_DTYPE_Q8_0: gemm_q_typed(SI_DTYPE_Q8_0, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
     case SI_DTYPE_Q4_0: gemm_q_typed(SI_DTYPE_Q4_0, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
     case SI_DTYPE_Q4_1: gemm_q_typed(SI_DTYPE_Q4_1, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
-    default: break;
+    default: gemm_qx(t, w, row_bytes, n_rows, x, n_blocks, n_tok, out, out_stride); break;
     }
 }
 
