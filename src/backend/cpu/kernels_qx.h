@@ -12,9 +12,9 @@
  * (Q5: 0..31, Q4_K: 0..15, Q5_K: 0..31, Q6_K: 0..63); for the types whose
  * values are centred (Q5_0: q - 16, Q6_K: q - 32) the dot starts from
  * -16 or -32 times the activations' lane sums, packed once per token. The
- * 16-bit step of vpmaddubsw cannot saturate: at most 2 * 63 * 128. A row's scales and
- * offsets for a K chunk come from the reference (si_block_scales) once per
- * row; a Q6_K block has two scales, for its groups of 16: the dot's lanes
+ * 16-bit step of vpmaddubsw cannot saturate: at most 2 * 63 * 128. A row's
+ * scales and offsets for a K chunk are unpacked once per row (as
+ * si_block_scales does, inline); a Q6_K block has two scales, for its groups of 16: the dot's lanes
  * 0-3 take the first, 4-7 the second. Offsets (x = scale * q + offset) meet
  * x.s with one FMA per 8 blocks, lanes being blocks. Tiles are
  * SI_X86_TILE_ROWS weight rows x QX_NT tokens; kernels_x86.h has the
@@ -120,14 +120,32 @@ QX_INL void qx_row_scales(si_dtype t, const uint8_t *row, int nb, float *lo, flo
             lo[j] = hi[j] = _cvtsh_ss(h[0]);
             off[j] = t == SI_DTYPE_Q5_1 ? _cvtsh_ss(h[1]) : 0.0f;
         }
-    } else {
-        float sc[SI_QK / 16], of[SI_QK / 16];
+    } else if (t == SI_DTYPE_Q6_K) {
+        /* si_block_scales' work, inline (a call per super-block, with its
+         * software f16 conversion, cost more than the super-block's products) */
         for (int b = 0; b < nb / per; b++) {
-            const bool pairs = si_block_scales(t, row + (size_t)b * bs, sc, of) == 16;
+            const si_block_q6_k *blk = (const si_block_q6_k *)(const void *)(row + (size_t)b * bs);
+            uint16_t dh;
+            memcpy(&dh, &blk->d, sizeof dh);
+            const float d = _cvtsh_ss(dh);
             for (int k = 0; k < per; k++) {
-                lo[b * per + k] = sc[pairs ? 2 * k : k];
-                hi[b * per + k] = sc[pairs ? 2 * k + 1 : k];
-                off[b * per + k] = pairs ? 0.0f : of[k];
+                lo[b * per + k] = d * (float)blk->scales[2 * k];
+                hi[b * per + k] = d * (float)blk->scales[2 * k + 1];
+                off[b * per + k] = 0.0f;
+            }
+        }
+    } else {
+        /* Q4_K / Q5_K: their 6-bit scales and minima as dtype.c unpacks them */
+        for (int b = 0; b < nb / per; b++) {
+            const uint8_t *p = row + (size_t)b * bs, *sm = p + 4;
+            uint16_t h[2];
+            memcpy(h, p, sizeof h);
+            const float d = _cvtsh_ss(h[0]), dmin = _cvtsh_ss(h[1]);
+            for (int k = 0; k < per; k++) {
+                int sc = k < 4 ? sm[k] & 63 : (sm[k + 4] & 15) | (sm[k - 4] >> 6) << 4;
+                int mn = k < 4 ? sm[k + 4] & 63 : (sm[k + 4] >> 4) | (sm[k] >> 6) << 4;
+                lo[b * per + k] = hi[b * per + k] = d * (float)sc;
+                off[b * per + k] = -(dmin * (float)mn);
             }
         }
     }
