@@ -51,7 +51,7 @@ void si_model_free(si_model *m);
 typedef struct {
     int n_vocab, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, ctx_train;
     float rope_theta;
-    const char *weight_type; /* dtype of the first layer's attention weights, e.g. "Q4_1" */
+    const char *weight_type; /* the layers' matrix types, most numerous first: "Q4_1", or "Q5_0+Q4_K+Q6_K" */
     const char *device;
     int n_threads;
     bool tied_output;

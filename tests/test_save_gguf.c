@@ -213,6 +213,13 @@ static void check_block_types(const float *la, const int32_t *ids, int n, int nv
         }
         si_model *mk = load(path);
         float *lk = logits_of(mk, ids, n);
+        if (mk) { /* six of a layer's seven matrices are 576 wide: the fallback leads */
+            si_model_info info;
+            si_model_get_info(mk, &info);
+            char want[32];
+            snprintf(want, sizeof want, "%s+%s", cases[k].attn_q, cases[k].ffn_down);
+            CHECKF(strcmp(info.weight_type, want) == 0, "%s: weight types %s, want %s", path, info.weight_type, want);
+        }
         if (lk) {
             double agree = top1_agreement(la, lk, n, nv);
             printf("%s vs F32 GGUF: top-1 agreement %.1f%%\n", cases[k].type, 100 * agree);

@@ -23,6 +23,7 @@ struct si_model {
     si_attn_run *runs; /* [max_batch] */
     si_sample_spec *specs; /* [max_batch]: si_decode_batch_sample's decisions */
     pthread_mutex_t lock; /* one forward pass at a time */
+    char weight_types[8 * SI_DTYPE_COUNT]; /* si_model_info.weight_type */
 };
 
 struct si_session {

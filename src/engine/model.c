@@ -5,6 +5,7 @@
 #include "../util/error.h"
 #include "../util/mapped_file.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,29 @@ static si_backend *make_backend(const si_model_params *p) {
     return NULL;
 }
 
+/* The layer matrices' types, most numerous first, joined by "+": a
+ * llama.cpp Q4_K_M file mixes three or four. */
+static void describe_weight_types(si_model *m) {
+    const si_llama *l = m->llama;
+    int count[SI_DTYPE_COUNT] = {0};
+    for (int i = 0; i < l->hp.n_layers; i++) {
+        const si_layer_weights *w = &l->layers[i];
+        const si_tensor *mats[7] = {w->wq, w->wk, w->wv, w->wo, w->w_gate, w->w_up, w->w_down};
+        for (int j = 0; j < 7; j++) count[mats[j]->dtype]++;
+    }
+    m->weight_types[0] = '\0';
+    for (;;) {
+        int best = -1;
+        for (int t = 0; t < SI_DTYPE_COUNT; t++)
+            if (count[t] > 0 && (best < 0 || count[t] > count[best])) best = t;
+        if (best < 0) break;
+        size_t len = strlen(m->weight_types);
+        snprintf(m->weight_types + len, sizeof m->weight_types - len, "%s%s", len ? "+" : "",
+                 si_dtype_name((si_dtype)best));
+        count[best] = 0;
+    }
+}
+
 si_model *si_model_load(const char *path, const si_model_params *params) {
     si_clear_error();
     si_model_params p = params ? *params : si_model_default_params();
@@ -44,6 +68,7 @@ si_model *si_model_load(const char *path, const si_model_params *params) {
     m->max_batch = p.max_batch;
     m->llama = si_llama_load(path);
     if (!m->llama) goto fail;
+    describe_weight_types(m);
     if (m->llama->gguf)
         m->tok = si_tokenizer_from_gguf(m->llama->gguf);
     else
@@ -95,7 +120,7 @@ void si_model_get_info(const si_model *m, si_model_info *info) {
     info->ffn_dim = h->ffn_dim;
     info->ctx_train = h->ctx_train;
     info->rope_theta = h->rope_theta;
-    info->weight_type = si_dtype_name(m->llama->layers[0].wq->dtype);
+    info->weight_type = m->weight_types;
     info->device = m->be->name;
     info->n_threads = m->be->n_threads;
     info->tied_output = h->tied_output;
