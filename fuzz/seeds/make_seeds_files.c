@@ -201,6 +201,22 @@ static void tiny_llama(const si_gguf *g, const si_tokenizer *full, const char *p
     write_tensors(w, t, n);
 }
 
+/* One small tensor of each block type (the fuzzer turns their zeros into
+ * arbitrary scales and codes, which the harness dequantizes). */
+static void block_types(const char *path) {
+    si_gguf_writer *w = si_gguf_writer_create(path);
+    if (!w) seed_die("%s", si_last_error());
+    check(si_gguf_writer_set_str(w, "general.architecture", "llama", 5), "metadata");
+    const tensor_spec t[] = {
+        {"q5_0", SI_DTYPE_Q5_0, 2, {32, 2, 1, 1}},  {"q5_1", SI_DTYPE_Q5_1, 2, {32, 2, 1, 1}},
+        {"q4_k", SI_DTYPE_Q4_K, 2, {256, 1, 1, 1}}, {"q5_k", SI_DTYPE_Q5_K, 2, {256, 1, 1, 1}},
+        {"q6_k", SI_DTYPE_Q6_K, 2, {256, 1, 1, 1}},
+    };
+    int n = (int)(sizeof t / sizeof t[0]);
+    for (int i = 0; i < n; i++) check(si_gguf_writer_add_tensor(w, t[i].name, t[i].dtype, t[i].n_dims, t[i].ne), t[i].name);
+    write_tensors(w, t, n);
+}
+
 /* ---- Llama-2's tokenizer.model, cut ---- */
 
 /* Top-level fields copied as they are, but only the first N_TOKENS pieces (field 1). */
@@ -270,6 +286,9 @@ void seeds_gguf_and_tokenizers(const char *tmp) {
     snprintf(path, sizeof path, "%s/tiny_llama.gguf", tmp);
     tiny_llama(g, full, path);
     put_file_seed("gguf", "tiny_llama.gguf", path);
+    snprintf(path, sizeof path, "%s/block_types.gguf", tmp);
+    block_types(path);
+    put_file_seed("gguf", "block_types.gguf", path);
     si_gguf_close(g);
     si_tokenizer_free(full);
 
