@@ -68,21 +68,12 @@ static void unpack_q5(const uint8_t qs[SI_QBLOCK / 2], const uint8_t qh_bytes[4]
     }
 }
 
-/* Q4_K / Q5_K: the 6-bit scale and minimum of each of the 8 blocks. The
- * first four sit in the low 6 bits of bytes 0-3 (scales) and 4-7 (minima);
- * the last four take their low 4 bits from bytes 8-11 (scale: low nibble,
- * minimum: high) and their top 2 from the spare top bits of bytes 0-7. */
+/* Q4_K / Q5_K: the 8 blocks' scales d * sc and offsets -(dmin * mn). */
 static void unpack_k_scales(const uint8_t s[12], uint16_t d_h, uint16_t dmin_h, float *scale, float *offset) {
     float d = si_f16_to_f32(d_h), dmin = si_f16_to_f32(dmin_h);
     for (int b = 0; b < 8; b++) {
         int sc, mn;
-        if (b < 4) {
-            sc = s[b] & 63;
-            mn = s[b + 4] & 63;
-        } else {
-            sc = (s[b + 4] & 15) | (s[b - 4] >> 6) << 4;
-            mn = (s[b + 4] >> 4) | (s[b] >> 6) << 4;
-        }
+        si_k_scale_min(s, b, &sc, &mn);
         scale[b] = d * (float)sc;
         offset[b] = -(dmin * (float)mn);
     }

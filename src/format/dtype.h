@@ -117,6 +117,22 @@ size_t si_dtype_row_bytes(si_dtype t, int64_t n);
 /* Scalar reference: converts n elements (n a multiple of the block size) of a row to float. */
 void si_dequantize_row(si_dtype t, const void *src, float *dst, int64_t n);
 
+/* Q4_K / Q5_K: the 6-bit scale and minimum of block b (0..7) of a
+ * super-block from its 12 packed bytes. The first four sit in the low 6
+ * bits of bytes 0-3 (scales) and 4-7 (minima); the last four take their low
+ * 4 bits from bytes 8-11 (scale: low nibble, minimum: high) and their top 2
+ * from the spare top bits of bytes 0-7. (Inline: the CPU kernels unpack
+ * them per row too.) */
+static inline void si_k_scale_min(const uint8_t s[12], int b, int *sc, int *mn) {
+    if (b < 4) {
+        *sc = s[b] & 63;
+        *mn = s[b + 4] & 63;
+    } else {
+        *sc = (s[b + 4] & 15) | (s[b - 4] >> 6) << 4;
+        *mn = (s[b + 4] >> 4) | (s[b] >> 6) << 4;
+    }
+}
+
 /* One block of Q5_0, Q5_1, Q4_K, Q5_K or Q6_K as integers and float scales:
  * weight e is scale[e / group] * q[e] + offset[e / group], where group is
  * 32 (16 for Q6_K). Exact: the scales are f16 values times small integers,

@@ -135,15 +135,16 @@ QX_INL void qx_row_scales(si_dtype t, const uint8_t *row, int nb, float *lo, flo
             }
         }
     } else {
-        /* Q4_K / Q5_K: their 6-bit scales and minima as dtype.c unpacks them */
+        /* Q4_K / Q5_K: d and dmin (leading both layouts), then the 6-bit
+         * scales and minima (bytes 4-15) */
         for (int b = 0; b < nb / per; b++) {
-            const uint8_t *p = row + (size_t)b * bs, *sm = p + 4;
+            const uint8_t *p = row + (size_t)b * bs;
             uint16_t h[2];
             memcpy(h, p, sizeof h);
             const float d = _cvtsh_ss(h[0]), dmin = _cvtsh_ss(h[1]);
             for (int k = 0; k < per; k++) {
-                int sc = k < 4 ? sm[k] & 63 : (sm[k + 4] & 15) | (sm[k - 4] >> 6) << 4;
-                int mn = k < 4 ? sm[k + 4] & 63 : (sm[k + 4] >> 4) | (sm[k] >> 6) << 4;
+                int sc, mn;
+                si_k_scale_min(p + 4, k, &sc, &mn);
                 lo[b * per + k] = hi[b * per + k] = d * (float)sc;
                 off[b * per + k] = -(dmin * (float)mn);
             }
