@@ -15,7 +15,8 @@
  * (Q4_1), when present: CUDA against the CPU in precise mode (exact: f32
  * activations like the GPU's) and against the CPU's default 8-bit
  * activations (which move logits by ~1.2e-2 relative, 9% of top-1); and
- * that model written as q4_k, whose new block types the GPU expands to F16.
+ * that model written as q4_k, q5_k and q6_k (the Q5 and K block types'
+ * own GPU kernels), exact CUDA against the CPU in precise mode.
  * SI_TEST_QUICK=1 shortens everything (for compute-sanitizer). Skips (77)
  * without a CUDA device. */
 #include "backend/backend.h"
@@ -352,21 +353,23 @@ static void real_model(const char *path) {
     si_model_free(exact);
 }
 
-/* The default model written as q4_k (Q4_K, Q5_0 and Q8_0 matrices), whose
- * Q4_K and Q5_0 matrices the GPU holds expanded to F16: exact CUDA against
- * the CPU in precise mode, the f16 rounding of those weights (2^-12
- * relative) being the difference the tolerance allows for. */
-static void k_type_model(const char *real) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/q4_k.gguf", si_test_tmpdir());
+/* The default model written with the block types of `quantize` type `type`
+ * (q4_k: Q4_K, Q5_0 where rows are not whole super-blocks, Q8_0; q5_k:
+ * Q5_K, Q5_1; q6_k: Q6_K, Q8_0), multiplied by their own GEMV kernels in
+ * f32: exact CUDA against the CPU in precise mode, to the tolerance of
+ * the Q4_1 model's. */
+static void k_type_model(const char *real, const char *type) {
+    char path[600], label[80];
+    snprintf(path, sizeof path, "%s/%s.gguf", si_test_tmpdir(), type);
     si_model *src = load(real, "cpu", NULL);
-    CHECKF(src && si_model_save_gguf(src, path, "q4_k") == 0, "q4_k: %s", si_last_error());
+    CHECKF(src && si_model_save_gguf(src, path, type) == 0, "%s: %s", type, si_last_error());
     si_model_free(src);
     si_model *precise = load_as(path, "cpu", NULL, true), *exact = load(path, "cuda", &EXACT);
     int32_t ids[256];
     int n = precise ? tokens(precise, ids, quick ? 40 : 120) : 0;
+    snprintf(label, sizeof label, "%s exact vs CPU precise", type);
     if (precise && exact)
-        check_decode("Q4_K/Q5_0 (F16 on the GPU) exact vs CPU precise", exact, precise, ids, n, DEFAULT_TOL);
+        check_decode(label, exact, precise, ids, n, EXACT_TOL);
     else
         CHECK(0);
     si_model_free(precise);
@@ -409,7 +412,11 @@ int main(void) {
     }
     if (real) {
         real_model(real);
-        k_type_model(real);
+        k_type_model(real, "q4_k");
+        if (!quick) {
+            k_type_model(real, "q5_k");
+            k_type_model(real, "q6_k");
+        }
     } else
         printf("default model not found: skipping the Q4_1 checks\n");
     return si_test_finish("test_cuda");

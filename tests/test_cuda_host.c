@@ -2,7 +2,7 @@
  *  - attention rows (gpu_layout.h) against the cache policy of kvcache.h as
  *    the CPU attention walks it, including what a chunk's writes leave in
  *    the ring when its queries read it;
- *  - planar repacking of Q8_0/Q4_0/Q4_1 against si_dequantize_row;
+ *  - planar repacking of every quantized type against si_dequantize_row;
  *  - the argmax op and si_session_feed_greedy against the logits, and
  *    si_session_feed_sample (specs through the forward pass to the sample
  *    op) against si_sampler_sample, and a conversation whose replies' first
@@ -106,27 +106,33 @@ static void test_attn_rows(void) {
     CHECK(si_gpu_attn_groups(rows, 4, 8, groups) == 2 && groups[1].row0 == 1 && groups[1].n_rows == 3);
 }
 
+/* Every quantized type from random bytes (all codes, negative Q6_K scales,
+ * every 6-bit K scale and minimum), with sane f16 scales: random f16 bits
+ * may be NaN or huge. */
 static void test_planar(void) {
-    si_dtype types[] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1};
-    int64_t rows = 5, cols = 96;
-    for (int k = 0; k < 3; k++) {
-        si_dtype t = types[k];
-        size_t bytes = (size_t)rows * si_dtype_row_bytes(t, cols);
+    for (int ti = 0; ti < SI_DTYPE_COUNT; ti++) {
+        const si_dtype t = (si_dtype)ti;
+        if (si_dtype_block_elems(t) == 1) continue;
+        const int64_t rows = 5, cols = si_dtype_block_elems(t) == SI_QK ? 768 : 96;
+        const size_t bytes = (size_t)rows * si_dtype_row_bytes(t, cols), bb = si_dtype_block_bytes(t);
         unsigned char *src = malloc(bytes);
         for (size_t i = 0; i < bytes; i++) src[i] = (unsigned char)next_u32();
-        /* sane scales: random f16 bits may be NaN or huge */
-        size_t bb = si_dtype_block_bytes(t);
+        /* where the block's f16 fields sit: d first, then m or dmin, except Q6_K's d at the end */
+        const bool two = t == SI_DTYPE_Q4_1 || t == SI_DTYPE_Q5_1 || t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K;
+        const size_t d_at = t == SI_DTYPE_Q6_K ? bb - 2 : 0;
         for (size_t b = 0; b < bytes / bb; b++) {
-            uint16_t d = si_f32_to_f16((float)(next_u32() % 1000) / 997.0f - 0.5f), m = si_f32_to_f16(-0.25f);
-            memcpy(src + b * bb, &d, 2);
-            if (t == SI_DTYPE_Q4_1) memcpy(src + b * bb + 2, &m, 2);
+            uint16_t d = si_f32_to_f16((float)(next_u32() % 1000) / 997.0f - 0.5f),
+                     m = si_f32_to_f16((float)(next_u32() % 1000) / 3000.0f - 0.2f);
+            memcpy(src + b * bb + d_at, &d, 2);
+            if (two) memcpy(src + b * bb + 2, &m, 2);
         }
         si_gpu_planar p;
         CHECK(si_gpu_planar_layout(t, rows, cols, &p) == 0);
-        CHECK(p.d % 16 == 0 && p.m % 16 == 0 && p.row_qs % 16 == 0);
+        CHECK(p.qh % 16 == 0 && p.sc % 16 == 0 && p.d % 16 == 0 && p.m % 16 == 0 && p.row_qs % 16 == 0);
+        CHECK(p.bytes < bytes * 12 / 10 + 64); /* about the GGUF size: the planes add only padding */
         unsigned char *dst = malloc(p.bytes);
         si_gpu_planar_pack(t, src, rows, cols, &p, dst);
-        float ref[96];
+        float ref[768];
         int bad = 0;
         for (int64_t r = 0; r < rows; r++) {
             si_dequantize_row(t, src + r * si_dtype_row_bytes(t, cols), ref, cols);
@@ -139,6 +145,7 @@ static void test_planar(void) {
     si_gpu_planar p;
     CHECK(si_gpu_planar_layout(SI_DTYPE_F16, 4, 64, &p) != 0);
     CHECK(si_gpu_planar_layout(SI_DTYPE_Q4_0, 4, 48, &p) != 0);
+    CHECK(si_gpu_planar_layout(SI_DTYPE_Q4_K, 4, 96, &p) != 0); /* not whole super-blocks */
 }
 
 static void test_argmax_op(void) {

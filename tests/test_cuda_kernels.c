@@ -51,8 +51,10 @@ static si_tensor *matrix(si_dtype t, int64_t rows, int64_t cols) {
         unsigned char *blk = d + b * bb;
         for (size_t i = 0; i < bb; i++) blk[i] = (unsigned char)rnd();
         uint16_t sc = si_f32_to_f16(frand(0.001f, 0.01f)), mn = si_f32_to_f16(frand(-0.08f, 0.0f));
-        memcpy(blk, &sc, 2);
-        if (t == SI_DTYPE_Q4_1) memcpy(blk + 2, &mn, 2);
+        /* the f16 fields: d first (Q6_K: last), then m (Q4_K/Q5_K: dmin, whose offsets are -dmin * mn) */
+        memcpy(blk + (t == SI_DTYPE_Q6_K ? bb - 2 : 0), &sc, 2);
+        if (t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K) mn = si_f32_to_f16(frand(0.0f, 0.0015f));
+        if (t == SI_DTYPE_Q4_1 || t == SI_DTYPE_Q5_1 || t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K) memcpy(blk + 2, &mn, 2);
     }
     return m;
 }
@@ -148,9 +150,13 @@ static void ref_matmul(const si_tensor *w, const float *x, int n, float *y) {
 }
 
 /* Expected precision of a product of n rows with weights of type t. */
+/* GEMV multiplies in f32; cuBLAS (F16/BF16 from 9 rows, quantized weights
+ * expanded to f16 from 32: cuda_backend.c's defaults) takes activations
+ * rounded to the weights' 16-bit type, f16 for the quantized ones. */
 static double matmul_tol(si_dtype t, int n) {
-    if (n < 9 || t == SI_DTYPE_F32 || (t != SI_DTYPE_F16 && t != SI_DTYPE_BF16)) return 1e-5;
-    return t == SI_DTYPE_F16 ? 2e-3 : 1.5e-2; /* cuBLAS: activations rounded to the weights' type */
+    const bool half = t == SI_DTYPE_F16 || t == SI_DTYPE_BF16;
+    if (half ? n < 9 : t == SI_DTYPE_F32 || n < 32) return 1e-5;
+    return t == SI_DTYPE_BF16 ? 1.5e-2 : 2e-3;
 }
 
 static int quick; /* SI_TEST_QUICK: fewer sizes (for compute-sanitizer) */
@@ -496,11 +502,11 @@ static void op_attn(void *p) {
 /* Times the decode kernels: the matrix products (with this GEMV), the
  * attention (with this kernel), or both. kv_heads 32 is Llama-2-7B; 8 gives
  * Llama-3-8B's attention (grouped queries, 4 per KV head). */
-enum { BENCH_GEMV = 1, BENCH_ATTN = 2 };
-static void bench_7b(const char *attn, const char *gemv, int which, int kv_heads) {
+/* what to time: the products, head and sampling; attention; only the layer's three products */
+enum { BENCH_GEMV = 1, BENCH_ATTN = 2, BENCH_QGEMV = 4 };
+static void bench_7b(const char *attn, const char *gemv, int which, int kv_heads, si_dtype wt) {
     si_backend *cu = cuda_with3("f16", attn, gemv);
-    si_dtype f16 = SI_DTYPE_F16;
-    si_llama *m = fake_model(1, &f16, 4096, 32, kv_heads, 128, 11008, 32000, SI_DTYPE_F16);
+    si_llama *m = fake_model(1, &wt, 4096, 32, kv_heads, 128, 11008, 32000, SI_DTYPE_F16);
     const int kv_dim = kv_heads * 128;
     if (cu->prepare_model(cu, m)) {
         printf("bench: %s\n", si_last_error());
@@ -548,16 +554,22 @@ static void bench_7b(const char *attn, const char *gemv, int which, int kv_heads
     si_pass pass = {.n_tokens = 1, .runs = &run, .n_runs = 1, .max_visible = S + W + 1, .recordable = false};
     cu->pass_begin(cu, &pass);
     b.att = (si_attn_args){.layer = 0, .n_tokens = 1, .q = b.q, .k = b.k, .v = b.v, .out = dout, .rope = drope, .runs = &run, .n_runs = 1};
-    char attn_what[64];
+    char attn_what[64], qkv[64], gate_up[64], down[64];
     snprintf(attn_what, sizeof attn_what, "attention 3073 keys x %d/%d heads, f16 KV", hp->n_heads, kv_heads);
+    const char *tn = si_dtype_name(wt);
+    snprintf(qkv, sizeof qkv, "q,k,v 3x4096x4096 %s", tn);
+    snprintf(gate_up, sizeof gate_up, "gate+up 2x11008x4096 %s, silu", tn);
+    snprintf(down, sizeof down, "down 4096x11008 %s, +=", tn);
+    /* bytes read: the weights as the file holds them (the planar copy adds only padding) */
+    const double row4096 = (double)si_dtype_row_bytes(wt, 4096), row11008 = (double)si_dtype_row_bytes(wt, 11008);
     struct {
         const char *what;
         void (*op)(void *);
         double bytes;
     } ops[] = {
-        {"q,k,v 3x4096x4096 f16", op_qkv, 3.0 * 4096 * 4096 * 2},
-        {"gate+up 2x11008x4096 f16, silu", op_gate_up, 2.0 * 11008 * 4096 * 2},
-        {"down 4096x11008 f16, +=", op_down, 4096.0 * 11008 * 2},
+        {qkv, op_qkv, 3.0 * 4096 * row4096},
+        {gate_up, op_gate_up, 2.0 * 11008 * row4096},
+        {down, op_down, 4096.0 * row11008},
         {"output head 32000x4096 f16", op_head, 32000.0 * 4096 * 2},
         {"argmax, 32000 logits", op_argmax, 32000.0 * 4},
         {"sampling, 32000 logits, top-k 40", op_sample, 32000.0 * 4},
@@ -565,7 +577,8 @@ static void bench_7b(const char *attn, const char *gemv, int which, int kv_heads
     };
     const size_t n_ops = sizeof ops / sizeof ops[0];
     for (size_t i = 0; i < n_ops; i++) {
-        if (!(which & (i == n_ops - 1 ? BENCH_ATTN : BENCH_GEMV))) continue;
+        const bool want = i == n_ops - 1 ? which & BENCH_ATTN : (which & BENCH_GEMV) || (i < 3 && (which & BENCH_QGEMV));
+        if (!want) continue;
         if (i == 0) printf("  (%s GEMV kernel)\n", gemv);
         if (i == n_ops - 1) printf("  (%s attention kernel)\n", attn);
         double t = time_op(cu, ops[i].op, &b, 50);
@@ -666,6 +679,17 @@ int main(void) {
         test_matmul(cu, m);
         cu->destroy(cu);
     }
+    /* the Q5 and K block types (rows of whole super-blocks of 256) */
+    printf("-- Q5_0, Q5_1, Q4_K, Q5_K and Q6_K layers\n");
+    si_dtype blocks[5] = {SI_DTYPE_Q5_0, SI_DTYPE_Q5_1, SI_DTYPE_Q4_K, SI_DTYPE_Q5_K, SI_DTYPE_Q6_K};
+    si_llama *mk = fake_model(5, blocks, 256, 4, 2, 64, 768, 3000, SI_DTYPE_Q6_K);
+    cu = cuda_with("f32", "warp");
+    CHECKF(cu && cu->prepare_model(cu, mk) == 0 && cu->reserve(cu, &mk->hp, 33, 1) == 0, "%s", si_last_error());
+    if (cu) {
+        test_matmul(cu, mk);
+        cu->destroy(cu);
+    }
+    free_model(mk);
     const char *gemvs[2] = {"async", "wide"};
     for (int g = 0; g < 2; g++) {
         printf("-- %s GEMV (F16/BF16 layers)\n", gemvs[g]);
@@ -707,13 +731,17 @@ int main(void) {
     free_model(m);
     if (!getenv("SI_CUDA_NO_BENCH")) {
         printf("\ndecode kernels on Llama-2-7B shapes (one token; time per call, bytes read / time):\n");
-        bench_7b("warp", "reg", BENCH_GEMV | BENCH_ATTN, 32);
-        bench_7b("tiled", "reg", BENCH_ATTN, 32);
-        bench_7b("warp", "async", BENCH_GEMV, 32);
-        bench_7b("warp", "wide", BENCH_GEMV, 32);
+        bench_7b("warp", "reg", BENCH_GEMV | BENCH_ATTN, 32, SI_DTYPE_F16);
+        bench_7b("tiled", "reg", BENCH_ATTN, 32, SI_DTYPE_F16);
+        bench_7b("warp", "async", BENCH_GEMV, 32, SI_DTYPE_F16);
+        bench_7b("warp", "wide", BENCH_GEMV, 32, SI_DTYPE_F16);
+        printf("\nquantized GEMV on the same shapes (bytes: the GGUF blocks read):\n");
+        bench_7b("warp", "reg", BENCH_QGEMV, 32, SI_DTYPE_Q8_0);
+        bench_7b("warp", "reg", BENCH_QGEMV, 32, SI_DTYPE_Q4_K);
+        bench_7b("warp", "reg", BENCH_QGEMV, 32, SI_DTYPE_Q6_K);
         printf("\nattention with 4 query heads per KV head (Llama-3-8B: 32 query, 8 KV heads):\n");
-        bench_7b("warp", "reg", BENCH_ATTN, 8);
-        bench_7b("perhead", "reg", BENCH_ATTN, 8);
+        bench_7b("warp", "reg", BENCH_ATTN, 8, SI_DTYPE_F16);
+        bench_7b("perhead", "reg", BENCH_ATTN, 8, SI_DTYPE_F16);
         printf("\nprefill attention (warp: rows of a chunk in groups; perhead: a block per row and head):\n");
         for (int kv = 32; kv >= 8; kv -= 24) {
             bench_prefill_attn("warp", kv);

@@ -5,10 +5,10 @@
  *    which slots it sees (the StreamingLLM policy of kvcache.h, flattened to
  *    a few integers), so that one kernel launch serves any mix of sessions
  *    and a recorded pass can be replayed with new rows.
- *  - Planar quantized weights: GGUF blocks (34, 18 or 20 bytes) are not
- *    16-byte aligned; the GPU copy splits a matrix into its quant bytes
- *    ([rows][cols/2] for Q4, [rows][cols] for Q8: rows start 16-byte aligned),
- *    then the f16 scales ([rows][cols/32]), then the f16 minimums (Q4_1). */
+ *  - Planar quantized weights: GGUF blocks (18 to 34 bytes, or super-blocks
+ *    of 144 to 210) are not 16-byte aligned; the GPU copy splits a matrix
+ *    into planes (si_gpu_planar), each 16-byte aligned, so that a lane
+ *    reads a block of 32 weights' low bits with one 16-byte load. */
 #ifndef SI_BACKEND_GPU_LAYOUT_H
 #define SI_BACKEND_GPU_LAYOUT_H
 
@@ -80,22 +80,57 @@ static inline SI_HOST_DEVICE bool si_gpu_group_sees(const si_gpu_attn_row *view,
  * or right after the group's and ends within one ring of its start. */
 int si_gpu_attn_groups(const si_gpu_attn_row *rows, int n_rows, int max_rows, si_gpu_attn_group *groups);
 
-/* Planar quantized layout of a rows x cols matrix (cols a multiple of 32);
- * byte offsets of its three parts and the total size. */
+/* Planar quantized layout of a rows x cols matrix (cols a multiple of the
+ * type's block: 32, or 256 for the K types). Every type is seen as blocks
+ * of 32 weights, weight e of a block being
+ *     scale_g * (code_e - centre) + offset        (g = e / 16 for Q6_K, else 0)
+ * with an unsigned code of 4 to 8 bits; the planes, by byte offset:
+ *  - qs: per row, 32 bytes a block for Q8_0 (the int8 values, centre 0);
+ *    16 bytes for the others, the low 4 bits of the codes, byte j holding
+ *    element j (low nibble) and j + 16 (high), Q4_0's own order;
+ *  - qh: the codes' higher bits, per block: one u32 (bit e = bit 4 of code
+ *    e) for Q5_0, Q5_1, Q5_K; two (bit 4s, then bit 5s) for Q6_K;
+ *  - sc: the K types' sub-block scales, a u16 per block: Q4_K/Q5_K the 6-bit
+ *    scale (low byte) and minimum (high byte), Q6_K the two int8 scales of
+ *    its halves;
+ *  - d: f16 scale per block, or per super-block (K types: scale_g = d * sc);
+ *  - m: f16 minimum per block (Q4_1, Q5_1: offset = m) or per super-block
+ *    (Q4_K, Q5_K: offset = -(dmin * mn)); m == d where there is none.
+ * Centres: 8 (Q4_0), 16 (Q5_0), 32 (Q6_K), otherwise 0. The scales are
+ * f16 values times small integers, exact in f32: an element is the value
+ * si_dequantize_row gives, bit for bit. */
 typedef struct {
-    size_t qs, d, m, bytes; /* m == d when the type has no minimums */
-    size_t row_qs;          /* quant bytes per row */
+    size_t qs, qh, sc, d, m, bytes;
+    size_t row_qs; /* quant bytes per row */
 } si_gpu_planar;
 
-/* 0, or -1 with an error for a type that is not Q8_0, Q4_0 or Q4_1. */
+/* 0, or -1 with an error for a float type or cols that are not whole blocks. */
 int si_gpu_planar_layout(si_dtype t, int64_t rows, int64_t cols, si_gpu_planar *p);
 
-/* The weight types the GPU kernels take as they are (F32, F16, BF16) or
- * planar (Q8_0, Q4_0, Q4_1); the others are expanded to F16 on upload. */
+/* The weight types the GPU kernels take: all of them (F32, F16, BF16 as
+ * they are, the quantized ones planar). */
 bool si_gpu_native_dtype(si_dtype t);
 /* Rewrites a matrix of GGUF blocks (src, rows after rows) into dst (p->bytes). */
 void si_gpu_planar_pack(si_dtype t, const void *src, int64_t rows, int64_t cols, const si_gpu_planar *p, void *dst);
 /* Element (r, c) of a planar matrix, as the kernels compute it (for tests). */
 float si_gpu_planar_get(si_dtype t, const void *planar, const si_gpu_planar *p, int64_t cols, int64_t r, int64_t c);
+
+/* What the kernels need to know of a planar type (constant expressions in
+ * the kernels' C++, where they pick template code). */
+#ifdef __cplusplus
+#define SI_GPU_TYPE_FN static constexpr SI_HOST_DEVICE
+#else
+#define SI_GPU_TYPE_FN static inline
+#endif
+SI_GPU_TYPE_FN int si_gpu_centre(si_dtype t) {
+    return t == SI_DTYPE_Q4_0 ? 8 : t == SI_DTYPE_Q5_0 ? 16 : t == SI_DTYPE_Q6_K ? 32 : 0;
+}
+/* u32 words of higher code bits per block: 0, 1 or 2 */
+SI_GPU_TYPE_FN int si_gpu_high_words(si_dtype t) {
+    return t == SI_DTYPE_Q6_K ? 2 : (t == SI_DTYPE_Q5_0 || t == SI_DTYPE_Q5_1 || t == SI_DTYPE_Q5_K) ? 1 : 0;
+}
+SI_GPU_TYPE_FN bool si_gpu_k_type(si_dtype t) {
+    return t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K || t == SI_DTYPE_Q6_K;
+}
 
 #endif

@@ -75,6 +75,8 @@ static void make_matrix(matrix *M, si_dtype t, int rows, int cols) {
         M->mem = malloc(p.bytes);
         si_gpu_planar_pack(t, gguf, rows, cols, &p, M->mem);
         M->m.qs = (uint8_t *)M->mem + p.qs;
+        M->m.qh = (uint8_t *)M->mem + p.qh;
+        M->m.sc = (uint8_t *)M->mem + p.sc;
         M->m.d = (uint8_t *)M->mem + p.d;
         M->m.m = (uint8_t *)M->mem + p.m;
         free(gguf);
@@ -356,15 +358,15 @@ static void test_elementwise(void) {
 
     /* embedding rows of every weight type */
     for (int t = 0; t < SI_DTYPE_COUNT; t++) {
-        if (!si_gpu_native_dtype((si_dtype)t)) continue; /* expanded to F16 on upload */
+        const int cols = si_dtype_block_elems((si_dtype)t) == SI_QK ? 512 : 96;
         matrix M;
-        make_matrix(&M, (si_dtype)t, 50, 96);
+        make_matrix(&M, (si_dtype)t, 50, cols);
         int32_t tok[4] = {0, 49, 17, 17};
-        float *rowsf = malloc(4 * 96 * sizeof(float));
+        float *rowsf = malloc(4 * (size_t)cols * sizeof(float));
         CHECK(si_cu_embed(rowsf, &M.m, tok, 4, NULL) == cudaSuccess);
         int bad = 0;
         for (int i = 0; i < 4; i++)
-            for (int c = 0; c < 96; c++) bad += rowsf[i * 96 + c] != M.ref[(size_t)tok[i] * 96 + c];
+            for (int c = 0; c < cols; c++) bad += rowsf[i * cols + c] != M.ref[(size_t)tok[i] * cols + c];
         printf("embed %s: %d elements differ\n", si_dtype_name((si_dtype)t), bad);
         CHECK(bad == 0);
         free(rowsf);
@@ -373,17 +375,18 @@ static void test_elementwise(void) {
 
     /* quantized matrices expanded to f16 for cuBLAS: rows 2..7 of 9, each
      * value the dequantized weight rounded once */
-    si_dtype quant[3] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < SI_DTYPE_COUNT; i++) {
+        if (si_dtype_block_elems((si_dtype)i) == 1) continue;
+        const si_dtype qt = (si_dtype)i;
         matrix M;
-        const int rows = 9, cols = 160, row0 = 2, nr = 6;
-        make_matrix(&M, quant[i], rows, cols);
+        const int rows = 9, cols = si_dtype_block_elems(qt) == SI_QK ? 512 : 160, row0 = 2, nr = 6;
+        make_matrix(&M, qt, rows, cols);
         uint16_t *f16 = calloc((size_t)rows * cols, 2);
         CHECK(si_cu_dequant_f16(f16, &M.m, row0, nr, NULL) == cudaSuccess);
         int bad = 0;
         for (int k = 0; k < nr * cols; k++) bad += f16[k] != si_f32_to_f16(M.ref[(size_t)row0 * cols + k]);
         for (int k = nr * cols; k < rows * cols; k++) bad += f16[k] != 0; /* nothing past the slice */
-        printf("dequant %s to f16: %d of %d differ\n", si_dtype_name(quant[i]), bad, rows * cols);
+        printf("dequant %s to f16: %d of %d differ\n", si_dtype_name(qt), bad, rows * cols);
         CHECK(bad == 0);
         CHECK(si_cu_dequant_f16(f16, &M.m, 4, 6, NULL) == cudaErrorInvalidValue); /* past the last row */
         free(f16);
@@ -497,12 +500,16 @@ int main(void) {
     /* GEMV: cols 352 ends inside a step of loads, 4448 takes several steps;
      * 3 rows run as groups of 2 and 1, 12 rows as 8 and 4 */
     for (int t = 0; t < SI_DTYPE_COUNT; t++)
-        for (int e = 0; e < 3 && si_gpu_native_dtype((si_dtype)t); e++) {
+        for (int e = 0; e < 3; e++) {
+            /* the K types' rows are whole super-blocks of 256: 256 ends
+             * inside the first step, 4352 (136 blocks) in the second */
+            const bool k_type = si_dtype_block_elems((si_dtype)t) == SI_QK;
             /* the cp.async and wide kernels serve F16 and BF16; the others ignore the choice */
             for (int k = 0; k < (t == SI_DTYPE_F16 || t == SI_DTYPE_BF16 ? 3 : 1); k++) {
-                test_gemv((si_dtype)t, 352, 1, e, k, false);
-                test_gemv((si_dtype)t, 4448, 3, e, k, false);
-                if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1) test_gemv((si_dtype)t, 1056, 12, e, k, false);
+                test_gemv((si_dtype)t, k_type ? 256 : 352, 1, e, k, false);
+                test_gemv((si_dtype)t, k_type ? 4352 : 4448, 3, e, k, false);
+                if (t == SI_DTYPE_F16 || t == SI_DTYPE_Q4_1 || t == SI_DTYPE_Q6_K)
+                    test_gemv((si_dtype)t, k_type ? 1024 : 1056, 12, e, k, false);
                 /* the norm folded in: 1 or 2 rows of F16/BF16, register and wide kernels */
                 if (si_cu_gemv_norm_fits((si_dtype)t, 1, k)) {
                     test_gemv((si_dtype)t, 352, 1, e, k, true);

@@ -1,9 +1,8 @@
 /* backend/cuda/cuda_weights.c: the model's weights on the device, uploaded
  * once by prepare_model and found again by the si_tensor they came from.
- * F32/F16/BF16 matrices are copied as they are; Q8_0/Q4_0/Q4_1 matrices are
- * rewritten in the planar layout of gpu_layout.h; Q5_0/Q5_1/Q4_K/Q5_K/Q6_K
- * matrices are expanded to F16 (no kernels of their own yet); norm vectors
- * become f32.
+ * F32/F16/BF16 matrices are copied as they are; quantized matrices (every
+ * GGUF type we read) are rewritten in the planar layout of gpu_layout.h, at
+ * about their file size; norm vectors become f32.
  * A model with quantized matrices also gets the f16 buffer its prefill
  * products expand them into (cuda_ops.c).
  * Uploads go through two page-locked staging buffers, so that copying the
@@ -11,7 +10,6 @@
 #include "cuda_backend.h"
 
 #include "../../util/error.h"
-#include "../../util/half.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -117,31 +115,6 @@ static const void *device_image(const si_tensor *t, bool vector, si_cu_matrix *m
         *bytes = (size_t)rows * (size_t)cols * si_dtype_block_bytes(t->dtype);
         return t->data;
     }
-    if (!si_gpu_native_dtype(t->dtype)) {
-        /* Q5_0, Q5_1 and the K types have no kernels here yet: expanded to
-         * F16 rows (each value as si_dequantize_row gives it, rounded once),
-         * which cost 2 bytes a weight on the device instead of 0.6-0.8. */
-        if (cols % 8) {
-            si_set_error("%s: rows of %lld elements: the CUDA kernels need a multiple of 8", t->name, (long long)cols);
-            return NULL;
-        }
-        uint16_t *h = si_malloc((size_t)rows * (size_t)cols * sizeof *h);
-        float *row = si_malloc((size_t)cols * sizeof *row);
-        size_t row_bytes = si_dtype_row_bytes(t->dtype, cols);
-        for (int64_t r = 0; h && row && r < rows; r++) {
-            si_dequantize_row(t->dtype, (const char *)t->data + (size_t)r * row_bytes, row, cols);
-            for (int64_t c = 0; c < cols; c++) h[(size_t)r * (size_t)cols + (size_t)c] = si_f32_to_f16(row[c]);
-        }
-        free(row);
-        if (!h || !row) {
-            free(h);
-            return NULL;
-        }
-        mat->dtype = SI_DTYPE_F16;
-        *owned = h;
-        *bytes = (size_t)rows * (size_t)cols * sizeof *h;
-        return h;
-    }
     si_gpu_planar pl;
     if (si_gpu_planar_layout(t->dtype, rows, cols, &pl)) {
         si_error_prefix("%s: the CUDA backend cannot hold it", t->name);
@@ -154,6 +127,8 @@ static const void *device_image(const si_tensor *t, bool vector, si_cu_matrix *m
     *bytes = pl.bytes;
     /* the part offsets, relative for now: made absolute once uploaded */
     mat->qs = (const void *)(uintptr_t)pl.qs;
+    mat->qh = (const void *)(uintptr_t)pl.qh;
+    mat->sc = (const void *)(uintptr_t)pl.sc;
     mat->d = (const void *)(uintptr_t)pl.d;
     mat->m = (const void *)(uintptr_t)pl.m;
     return buf;
@@ -181,6 +156,8 @@ static int add_weight(si_cu_backend *cb, stager *s, const si_tensor *t, bool vec
     w->mat.data = dev;
     if (si_dtype_block_elems(w->mat.dtype) > 1 && !vector) {
         w->mat.qs = (const char *)dev + (uintptr_t)w->mat.qs;
+        w->mat.qh = (const char *)dev + (uintptr_t)w->mat.qh;
+        w->mat.sc = (const char *)dev + (uintptr_t)w->mat.sc;
         w->mat.d = (const char *)dev + (uintptr_t)w->mat.d;
         w->mat.m = (const char *)dev + (uintptr_t)w->mat.m;
     }

@@ -1,4 +1,4 @@
-/* backend/cuda/dequant.cu: planar quantized weights (Q8_0, Q4_0, Q4_1)
+/* backend/cuda/dequant.cu: planar quantized weights (every quantized type)
  * expanded to f16 rows, so that prefill products of a quantized model run
  * on cuBLAS's tensor cores (cuda_ops.c) instead of rereading the quantized
  * matrix once per 8 activation rows through the GEMV kernels. Reference:
@@ -18,12 +18,15 @@ template <int DT>
 __global__ void __launch_bounds__(THREADS) dequant_kernel(uint4 *out, si_cu_matrix w, int64_t first, int64_t count) {
     si_grid_wait();
     si_grid_launch_dependents();
+    constexpr int HW = si_gpu_high_words((si_dtype)DT), CENTRE = si_gpu_centre((si_dtype)DT);
+    constexpr bool K = si_gpu_k_type((si_dtype)DT);
     const __half *scale = static_cast<const __half *>(w.d), *minimum = static_cast<const __half *>(w.m);
     const unsigned char *qs = static_cast<const unsigned char *>(w.qs);
+    const uint32_t *qh = static_cast<const uint32_t *>(w.qh);
+    const uint16_t *sc = static_cast<const uint16_t *>(w.sc);
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count; i += (int64_t)gridDim.x * blockDim.x) {
-        const int64_t u = first + i, b = u / 4;
-        const int part = (int)(u % 4);
-        const float d = __half2float(scale[b]);
+        const int64_t u = first + i, b = u / 4, di = K ? b / 8 : b;
+        const int part = (int)(u % 4), e0 = (part & 1) * 8 + (part >= 2 ? 16 : 0); /* first element */
         uint2 q;
         int shift = 0;
         if (DT == SI_DTYPE_Q8_0) {
@@ -32,20 +35,37 @@ __global__ void __launch_bounds__(THREADS) dequant_kernel(uint4 *out, si_cu_matr
             q = *reinterpret_cast<const uint2 *>(qs + b * 16 + (part & 1) * 8);
             shift = part >= 2 ? 4 : 0;
         }
-        const float m = DT == SI_DTYPE_Q4_1 ? __half2float(minimum[b]) : 0.0f;
+        const uint32_t h4 = HW >= 1 ? qh[b * HW] : 0, h5 = HW == 2 ? qh[b * 2 + 1] : 0;
+        /* the block's (this quarter's) scale and offset, as si_gpu_planar_get */
+        const float d = __half2float(scale[di]);
+        float sl = d, off = DT == SI_DTYPE_Q4_1 || DT == SI_DTYPE_Q5_1 ? __half2float(minimum[di]) : 0.0f;
+        if (K) {
+            const unsigned s = sc[b];
+            if (DT == SI_DTYPE_Q6_K) {
+                sl = d * (float)(int8_t)(e0 < 16 ? s & 0xff : s >> 8);
+            } else {
+                sl = d * (float)(s & 0xff);
+                off = -(__half2float(minimum[di]) * (float)(s >> 8));
+            }
+        }
         uint4 packed;
         __half *h = reinterpret_cast<__half *>(&packed);
 #pragma unroll
         for (int k = 0; k < 8; k++) {
             const unsigned byte = ((k < 4 ? q.x : q.y) >> (8 * (k % 4))) & 0xffu;
+            const int e = e0 + k;
             float v;
-            /* no fused multiply-add: the reference rounds the product first */
-            if (DT == SI_DTYPE_Q8_0)
+            if (DT == SI_DTYPE_Q8_0) {
                 v = d * (float)(int8_t)byte;
-            else if (DT == SI_DTYPE_Q4_0)
-                v = d * (float)((int)((byte >> shift) & 15) - 8);
-            else
-                v = __fadd_rn(__fmul_rn(d, (float)((byte >> shift) & 15)), m);
+            } else {
+                int code = (int)((byte >> shift) & 15);
+                if (HW >= 1) code |= (int)(h4 >> e & 1) << 4;
+                if (HW == 2) code |= (int)(h5 >> e & 1) << 5;
+                /* no fused multiply-add: the reference rounds the product
+                 * first; Q4_0's has no offset to add (+ 0 would make -0 +0) */
+                v = __fmul_rn(sl, (float)(code - CENTRE));
+                if (DT != SI_DTYPE_Q4_0) v = __fadd_rn(v, off);
+            }
             h[k] = __float2half_rn(v);
         }
         out[i] = packed;
@@ -68,6 +88,11 @@ extern "C" cudaError_t si_cu_dequant_f16(void *out, const si_cu_matrix *w, int64
     case SI_DTYPE_Q8_0: return launch<SI_DTYPE_Q8_0>(out, *w, row0, rows, s);
     case SI_DTYPE_Q4_0: return launch<SI_DTYPE_Q4_0>(out, *w, row0, rows, s);
     case SI_DTYPE_Q4_1: return launch<SI_DTYPE_Q4_1>(out, *w, row0, rows, s);
+    case SI_DTYPE_Q5_0: return launch<SI_DTYPE_Q5_0>(out, *w, row0, rows, s);
+    case SI_DTYPE_Q5_1: return launch<SI_DTYPE_Q5_1>(out, *w, row0, rows, s);
+    case SI_DTYPE_Q4_K: return launch<SI_DTYPE_Q4_K>(out, *w, row0, rows, s);
+    case SI_DTYPE_Q5_K: return launch<SI_DTYPE_Q5_K>(out, *w, row0, rows, s);
+    case SI_DTYPE_Q6_K: return launch<SI_DTYPE_Q6_K>(out, *w, row0, rows, s);
     default: return cudaErrorInvalidValue;
     }
 }

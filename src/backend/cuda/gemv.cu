@@ -1,5 +1,6 @@
 /* backend/cuda/gemv.cu: decode matrix products — weights times 1 to 8
- * activation rows — for F32, F16, BF16 and planar Q8_0, Q4_0, Q4_1 weights.
+ * activation rows — for F32, F16, BF16 and planar quantized weights (Q8_0,
+ * Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
  *
  * Batch-1 decode reads every weight once per token, so these kernels are
  * built to stream weights at memory speed: one warp per output row, each
@@ -19,6 +20,8 @@ struct gemv_params {
     const void *w[SI_CU_GEMV_MAX_W]; /* row data, or quant bytes */
     const __half *d[SI_CU_GEMV_MAX_W];
     const __half *m[SI_CU_GEMV_MAX_W];
+    const void *qh[SI_CU_GEMV_MAX_W];     /* higher code bits (Q5, Q6_K) */
+    const uint16_t *sc[SI_CU_GEMV_MAX_W]; /* K types' block scales */
     float *y[SI_CU_GEMV_MAX_W];
     int row_start[SI_CU_GEMV_MAX_W + 1]; /* first row of each matrix in the launch's row space */
     int n_w, cols, epilogue;
@@ -147,6 +150,87 @@ template <>
 struct unit<SI_DTYPE_Q4_0> : unit_q4<false> {};
 template <>
 struct unit<SI_DTYPE_Q4_1> : unit_q4<true> {};
+
+/* Q5_0, Q5_1 and the K types (planar, gpu_layout.h): Q4's 16 bytes of low
+ * nibbles, plus a block's higher code bits (one u32: bit e is bit 4 of code
+ * e; Q6_K a second u32 of bit 5s) and its scales: an f16 d (and m) per
+ * block, or for the K types d (and dmin) per super-block of 8 blocks times
+ * the block's integer scale (and minimum) from the sc plane. A block's value
+ * e is scale_g * (code_e - centre) + offset, g the half of the block
+ * (Q6_K's two scales; one for the others): its dot product with x is
+ *   sum_g scale_g * (sum_g code x - centre * sum_g x) + offset * sum x. */
+template <int DT>
+struct unit_qx {
+    static constexpr int ELEMS = 32, UNROLL = 4;
+    static constexpr int HW = si_gpu_high_words((si_dtype)DT), CENTRE = si_gpu_centre((si_dtype)DT);
+    static constexpr bool K = si_gpu_k_type((si_dtype)DT), TWO = DT == SI_DTYPE_Q6_K;
+    uint4 q;
+    uint32_t h4, h5;
+    float s_lo, s_hi, off;
+    __device__ void load(const gemv_params &p, int j, int64_t row, int u) {
+        const int64_t b = row * (p.cols / 32) + u, di = K ? b / 8 : b;
+        q = __ldcs(reinterpret_cast<const uint4 *>(p.w[j]) + b);
+        h4 = h5 = 0;
+        if (HW == 1) h4 = __ldcs(static_cast<const uint32_t *>(p.qh[j]) + b);
+        if (HW == 2) {
+            uint2 h = __ldcs(static_cast<const uint2 *>(p.qh[j]) + b);
+            h4 = h.x;
+            h5 = h.y;
+        }
+        const float d = __half2float(p.d[j][di]);
+        s_lo = s_hi = d;
+        off = 0.0f;
+        if (DT == SI_DTYPE_Q5_1) off = __half2float(p.m[j][di]);
+        if (K) {
+            const unsigned sc = p.sc[j][b];
+            if (TWO) {
+                s_lo = d * (float)(int8_t)(sc & 0xff);
+                s_hi = d * (float)(int8_t)(sc >> 8);
+            } else {
+                s_lo = s_hi = d * (float)(sc & 0xff);
+                off = -(__half2float(p.m[j][di]) * (float)(sc >> 8));
+            }
+        }
+    }
+    __device__ float dot(const float *x) const {
+        const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+        float sq_lo = 0, sq_hi = 0, sx_lo = 0, sx_hi = 0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const float4 lo4 = __ldg(reinterpret_cast<const float4 *>(x) + i);
+            const float4 hi4 = __ldg(reinterpret_cast<const float4 *>(x + 16) + i);
+            const float lo[4] = {lo4.x, lo4.y, lo4.z, lo4.w}, hi[4] = {hi4.x, hi4.y, hi4.z, hi4.w};
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const int e = 4 * i + k; /* elements e (low nibble) and e + 16 (high) */
+                unsigned c_lo = (w[i] >> (8 * k)) & 15, c_hi = (w[i] >> (8 * k + 4)) & 15;
+                if (HW >= 1) {
+                    c_lo |= (h4 >> e & 1) << 4;
+                    c_hi |= (h4 >> (e + 16) & 1) << 4;
+                }
+                if (HW == 2) {
+                    c_lo |= (h5 >> e & 1) << 5;
+                    c_hi |= (h5 >> (e + 16) & 1) << 5;
+                }
+                sq_lo += (float)c_lo * lo[k];
+                sq_hi += (float)c_hi * hi[k];
+                sx_lo += lo[k];
+                sx_hi += hi[k];
+            }
+        }
+        return s_lo * (sq_lo - CENTRE * sx_lo) + s_hi * (sq_hi - CENTRE * sx_hi) + off * (sx_lo + sx_hi);
+    }
+};
+template <>
+struct unit<SI_DTYPE_Q5_0> : unit_qx<SI_DTYPE_Q5_0> {};
+template <>
+struct unit<SI_DTYPE_Q5_1> : unit_qx<SI_DTYPE_Q5_1> {};
+template <>
+struct unit<SI_DTYPE_Q4_K> : unit_qx<SI_DTYPE_Q4_K> {};
+template <>
+struct unit<SI_DTYPE_Q5_K> : unit_qx<SI_DTYPE_Q5_K> {};
+template <>
+struct unit<SI_DTYPE_Q6_K> : unit_qx<SI_DTYPE_Q6_K> {};
 
 /* A warp's row done: its lanes' sums reduced (and scaled by scale[t], when
  * given: rmsnorm's 1 / rms of activation row t), the epilogue applied by
@@ -368,6 +452,11 @@ cudaError_t launch(const gemv_params &p, si_dtype dt, int nt, cudaStream_t s) {
     case SI_DTYPE_Q8_0: return launch_dt<SI_DTYPE_Q8_0>(p, nt, s);
     case SI_DTYPE_Q4_0: return launch_dt<SI_DTYPE_Q4_0>(p, nt, s);
     case SI_DTYPE_Q4_1: return launch_dt<SI_DTYPE_Q4_1>(p, nt, s);
+    case SI_DTYPE_Q5_0: return launch_dt<SI_DTYPE_Q5_0>(p, nt, s);
+    case SI_DTYPE_Q5_1: return launch_dt<SI_DTYPE_Q5_1>(p, nt, s);
+    case SI_DTYPE_Q4_K: return launch_dt<SI_DTYPE_Q4_K>(p, nt, s);
+    case SI_DTYPE_Q5_K: return launch_dt<SI_DTYPE_Q5_K>(p, nt, s);
+    case SI_DTYPE_Q6_K: return launch_dt<SI_DTYPE_Q6_K>(p, nt, s);
     default: return cudaErrorInvalidValue;
     }
 }
@@ -397,6 +486,8 @@ extern "C" cudaError_t si_cu_gemv(const si_cu_gemv_job *job, const float *x, int
         p.w[j] = w->qs ? w->qs : w->data;
         p.d[j] = static_cast<const __half *>(w->d);
         p.m[j] = static_cast<const __half *>(w->m);
+        p.qh[j] = w->qh;
+        p.sc[j] = static_cast<const uint16_t *>(w->sc);
         p.row_start[j + 1] = p.row_start[j] + (int)w->rows;
     }
     if (job->epilogue == SI_CU_SWIGLU && job->w[1]->rows != w0->rows) return cudaErrorInvalidValue;

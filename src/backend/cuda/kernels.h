@@ -17,13 +17,13 @@ extern "C" {
 #endif
 
 /* A weight matrix on the device: rows of cols elements. For F32/F16/BF16,
- * data holds the rows; for Q8_0/Q4_0/Q4_1 the planar layout of gpu_layout.h,
- * with qs, d and m pointing at its parts. */
+ * data holds the rows; for the quantized types the planar layout of
+ * gpu_layout.h, with qs, qh, sc, d and m pointing at its planes. */
 typedef struct {
     si_dtype dtype;
     int64_t rows, cols;
     const void *data;
-    const void *qs, *d, *m;
+    const void *qs, *qh, *sc, *d, *m;
 } si_cu_matrix;
 
 /* ---- launch.cu ---- */
@@ -76,7 +76,7 @@ cudaError_t si_cu_to_half(void *out, const float *in, size_t count, bool to_bf16
 
 /* ---- dequant.cu ---- */
 
-/* out[r][c] = element (row0 + r, c) of the planar Q8_0/Q4_0/Q4_1 matrix w,
+/* out[r][c] = element (row0 + r, c) of the planar quantized matrix w,
  * rounded to f16, for 0 <= r < rows: the f16 copy cuBLAS multiplies. */
 cudaError_t si_cu_dequant_f16(void *out, const si_cu_matrix *w, int64_t row0, int64_t rows, cudaStream_t s);
 
