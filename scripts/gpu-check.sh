@@ -8,8 +8,9 @@
 #   1. the GPU (nvidia-smi); jansson/PCRE2/pkgconf from .carry/debs if absent
 #   2. Release build for sm_90 (-DCMAKE_CUDA_ARCHITECTURES=90), -j16, warnings
 #      not fatal (-DSI_WERROR=OFF: that machine's compiler may warn differently)
-#   3. ctest -R cuda (test_cuda_host, test_cuda_kernels with its kernel
-#      bandwidth table, test_cuda on a synthetic SmolLM2 f16 model)
+#   3. ctest -R cuda (test_cuda_host, test_cuda_emulated, test_cuda_kernels
+#      with its kernel bandwidth table, test_cuda on a synthetic SmolLM2 f16
+#      model and, when carried, the default model and its q4_k/q5_k/q6_k forms)
 #   4. compute-sanitizer memcheck: test_cuda_kernels (quick) and a short
 #      `swiftinfer generate --device cuda` (CUDA graphs, cuBLAS prefill)
 #   5. `swiftinfer synth --arch llama2-7b --dtype f16` to /tmp (runs during
@@ -32,10 +33,14 @@
 #      default together, and tiled + PDL=0 + FUSE_NORM=0 (the kernels of the
 #      earlier runs); the fastest is used for step 5. No variant starts after
 #      AB_UNTIL=240 s (AB=0 skips all; ~2 min)
-#   If the tests fail, they run again with SWIFTINFER_CUDA_PDL=0
-#   SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000
-#   SWIFTINFER_CUDA_FUSE_NORM=0; when that passes the benchmark uses those.
+#   If the tests fail, test_cuda and test_cuda_kernels run again with
+#   SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_GEMV=reg
+#   SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0 (which
+#   test_cuda_kernels then keeps to); when that passes the benchmark uses those.
 # Knobs (environment): ROUNDS=20 TORCH_ROUNDS=2 MAX_NEW=512,1024 SANITIZE=1 BENCH=1 AB=1 AB_UNTIL=240
+# DEADLINE=540 (seconds: no step is given time past it, so that the script
+# ends, summary included, inside a 600 s device call; the summary is printed
+# on any exit)
 # (TESTS=0 with BENCH=0: build only, as scripts/gpu-attn-sweep.sh uses it);
 # for a dry run of the script itself without a GPU: DEVICE=cpu ARCH=tiny
 # SANITIZE=0 PYTHON=<a python with torch>.
@@ -58,6 +63,7 @@ BUILD="$repo/build-gpu"
 SYNTH_SMALL=/tmp/si-smollm2
 SYNTH_7B="/tmp/si-$ARCH"
 PROMPTS=/tmp/si-prompts.jsonl
+DEADLINE="${DEADLINE:-540}"
 mkdir -p "$OUT"
 # the logs are appended to step by step: start them empty (an earlier run's rows would mix in)
 for f in summary.txt build.log tests.log sanitizer.log ab.log bench.log bench.jsonl torch.log; do : >"$OUT/$f"; done
@@ -65,6 +71,50 @@ t_start=$(date +%s)
 
 say() { echo "$*" | tee -a "$OUT/summary.txt"; }
 elapsed() { echo $(($(date +%s) - t_start)); }
+# ---- 8. the summary: on any exit (a failed build or test included) ----
+final_summary() {
+    [ -s "$OUT/bench.jsonl" ] && python3 - "$OUT/bench.jsonl" "$SYNTH_7B" >>"$OUT/summary.txt" 2>&1 <<'PY'
+import json, os, subprocess, sys
+rows = [json.loads(l) for l in open(sys.argv[1])] if os.path.exists(sys.argv[1]) else []
+try:
+    name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+except OSError:
+    name = "?"
+sheet = 4.8e12 if "H200" in name else (2.0e12 if "PCIe" in name else 3.35e12 if "H100" in name else None)
+copy = next((r["bytes_per_s"] for r in rows if r.get("impl") == "copy-bandwidth"), None)
+# bytes read per decoded token: every weight but the embedding table (one row of it)
+st, cfg = os.path.join(sys.argv[2], "model.safetensors"), os.path.join(sys.argv[2], "config.json")
+per_tok = 0
+if os.path.exists(st) and os.path.exists(cfg):
+    c = json.load(open(cfg))
+    tied = c.get("tie_word_embeddings", False)  # then the table is read whole, as the output head
+    per_tok = os.path.getsize(st) - (0 if tied else (c["vocab_size"] - 1) * c["hidden_size"] * 2)
+print(f"\n{name}: weights read per token {per_tok / 1e9:.2f} GB (+ KV cache: 0.52 MB per visible key for 7B, f16)")
+print(f"bandwidth: datasheet {sheet / 1e12 if sheet else float('nan'):.2f} TB/s, measured copy {copy / 1e12 if copy else float('nan'):.2f} TB/s")
+print(f"{'impl':16} {'max_new':>7} {'rounds':>6} {'decode tok/s':>12} {'e2e tok/s':>10} {'x torch':>8} {'% sheet':>8} {'% copy':>7}")
+torch = {r["max_new"]: r for r in rows if r.get("impl") == "torch-original"}
+for r in rows:
+    if r.get("impl") not in ("swiftinfer", "torch-original"):
+        continue
+    t = torch.get(r["max_new"])
+    ratio = f"{r['decode_tok_s'] / t['decode_tok_s']:.2f}" if t and r["impl"] == "swiftinfer" else "-"
+    pct = lambda bw: f"{100 * r['decode_tok_s'] * per_tok / bw:.0f}%" if bw and per_tok else "-"
+    print(f"{r['impl']:16} {r['max_new']:>7} {r['rounds']:>6} {r['decode_tok_s']:>12.2f} {r['e2e_tok_s']:>10.2f} {ratio:>8} {pct(sheet):>8} {pct(copy):>7}")
+PY
+    grep -E "GB/s" "$OUT/tests.log" | sed 's/^ */  kernel: /' >>"$OUT/summary.txt"
+    echo
+    echo "==== summary (also $OUT/summary.txt; total $(elapsed)s) ===="
+    cat "$OUT/summary.txt"
+}
+trap final_summary EXIT
+
+# budget WANT RESERVE: WANT seconds, or what is left before DEADLINE once
+# RESERVE seconds are kept for the steps after (at least 1)
+budget() {
+    local left=$((DEADLINE - $(elapsed) - $2))
+    [ "$left" -lt 1 ] && left=1
+    echo $(($1 < left ? $1 : left))
+}
 # step NAME LIMIT_S LOG COMMAND...: runs with a time limit, appends to LOG, one status line
 step() {
     local name=$1 limit=$2 log=$3 t0 rc status
@@ -86,14 +136,18 @@ export SWIFTINFER_SHARED="$repo/.carry/shared"
 [ -f "$repo/.carry/SmolLM2-135M-Instruct.Q4_1.gguf" ] && export SWIFTINFER_MODEL="$repo/.carry/SmolLM2-135M-Instruct.Q4_1.gguf"
 cmake_extra=()
 # FORCE_CARRIED_DEPS=1 uses the carried packages (and pkgconf) even where the machine has its own (to test this path)
-if [ "${FORCE_CARRIED_DEPS:-0}" = 1 ] || ! { command -v pkg-config >/dev/null && pkg-config --exists jansson libpcre2-8; }; then
+if [ "${FORCE_CARRIED_DEPS:-0}" = 1 ] ||
+    ! { command -v pkg-config >/dev/null && pkg-config --exists jansson libpcre2-8 libmicrohttpd; }; then
     deps=/tmp/si-deps
     if ! ls .carry/debs/*.deb >/dev/null 2>&1; then
-        say "jansson/PCRE2 missing and no .carry/debs: run scripts/gpu-carry.sh before the call"
+        say "jansson/PCRE2/libmicrohttpd missing and no .carry/debs: run scripts/gpu-carry.sh before the call"
         exit 1
     fi
     for d in .carry/debs/*.deb; do dpkg -x "$d" "$deps"; done
     sed -i "s|^prefix=.*|prefix=$deps/usr|" "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc
+    # libmicrohttpd.pc names gnutls as a private requirement (static linking
+    # only): without the machine's gnutls.pc pkg-config refuses the package
+    sed -i '/^Requires.private:/d' "$deps"/usr/lib/x86_64-linux-gnu/pkgconfig/libmicrohttpd.pc 2>/dev/null
     export PKG_CONFIG_PATH="$deps/usr/lib/x86_64-linux-gnu/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
     export LD_LIBRARY_PATH="$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     if [ "${FORCE_CARRIED_DEPS:-0}" = 1 ] || ! command -v pkg-config >/dev/null; then
@@ -101,10 +155,13 @@ if [ "${FORCE_CARRIED_DEPS:-0}" = 1 ] || ! { command -v pkg-config >/dev/null &&
         cmake_extra+=(-DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG")
     fi
     say "dependencies: unpacked $(ls .carry/debs | wc -l) carried packages into $deps"
+    ldconfig -p 2>/dev/null | grep -q 'libgnutls\.so\.30' ||
+        say "warning: no libgnutls.so.30 here: the carried libmicrohttpd12 needs it (the build will fail to link or run)"
 fi
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 nvcc_path="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
 cmake_extra+=(-DCMAKE_CUDA_COMPILER="$nvcc_path")
 
 # ---- 2. build ----
@@ -133,38 +190,38 @@ synth_pid=$!
 # ---- 3. tests ----
 export SI_TEST_SYNTH_DIR="$SYNTH_SMALL"
 [ "${TESTS:-1}" = 0 ] && { say "TESTS=0: built only (t=$(elapsed)s)"; exit 0; }
-step "ctest -R cuda" 300 tests.log ctest --test-dir "$BUILD" -R cuda -V --timeout 280
+# (ctest's --timeout does not bound tests that have a TIMEOUT property, as
+# these do: the step's own limit is what stops a hung kernel)
+step "ctest -R cuda" "$(budget 240 240)" tests.log ctest --test-dir "$BUILD" -R cuda -V
 tests_rc=$?
-grep -E "^\(a\)|^\(b\)|^\(c\)|^\(d\)|Passed|Failed|SKIP|tests passed" "$OUT/tests.log" | head -40 >>"$OUT/summary.txt"
+# ctest -V puts the test's number before each line of its output
+grep -E "^([0-9]+: )?\((a|b|c|d)\)|Passed|Failed|SKIP|tests passed" "$OUT/tests.log" | head -40 >>"$OUT/summary.txt"
 # The warp attention kernels (per head, GQA and row groups), programmatic
 # dependent launch, cuBLAS on expanded quantized weights and the norm folded
 # into the GEMV are the parts no GPU has run yet: if the tests fail, try again without them, and if that
 # passes, benchmark without them so that the run still yields a valid figure.
 if [ $tests_rc -ne 0 ]; then
-    if step "ctest without PDL, tiled attention, GEMV prefill, norm kernel" 300 tests.log env SWIFTINFER_CUDA_PDL=0 \
-        SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0 \
-        ctest --test-dir "$BUILD" -R cuda -V --timeout 280; then
-        export SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0
-        say "FALLBACK: the tests pass only with SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0; benchmarking that way"
+    # (test_cuda_kernels then tests only the tiled attention and register
+    # GEMV kernels, which the variables fix, and times nothing)
+    if step "ctest without PDL, tiled attention, GEMV prefill, norm kernel" "$(budget 180 200)" tests.log env \
+        SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_GEMV=reg SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 \
+        SWIFTINFER_CUDA_FUSE_NORM=0 SI_CUDA_NO_BENCH=1 ctest --test-dir "$BUILD" -R "test_cuda(_kernels)?$" -V; then
+        export SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_GEMV=reg SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0
+        say "FALLBACK: the tests pass only with SWIFTINFER_CUDA_PDL=0 SWIFTINFER_CUDA_ATTN=tiled SWIFTINFER_CUDA_GEMV=reg SWIFTINFER_CUDA_CUBLAS_QMIN=1000000 SWIFTINFER_CUDA_FUSE_NORM=0; benchmarking that way"
     fi
 fi
 
 # ---- 4. compute-sanitizer ----
 if [ "$SANITIZE" = 1 ]; then
-    step "memcheck test_cuda_kernels" 200 sanitizer.log env SI_TEST_QUICK=1 SI_CUDA_NO_BENCH=1 \
-        compute-sanitizer --tool memcheck --error-exitcode 9 "$BUILD/bin/test_cuda_kernels"
-    step "memcheck generate (graphs)" 150 sanitizer.log compute-sanitizer --tool memcheck --error-exitcode 9 \
+    step "memcheck test_cuda_kernels" "$(budget 200 300)" sanitizer.log env SI_TEST_QUICK=1 SI_CUDA_NO_BENCH=1 \
+        "$sanitizer" --tool memcheck --error-exitcode 9 "$BUILD/bin/test_cuda_kernels"
+    step "memcheck generate (graphs)" "$(budget 150 280)" sanitizer.log "$sanitizer" --tool memcheck --error-exitcode 9 \
         "$SI" generate --model "$SYNTH_SMALL" --device cuda --temp 0 --max-new-tokens 8 \
         --prompt "Once upon a time, in a land far away, there lived a curious engineer who"
     grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" >>"$OUT/summary.txt"
 fi
 
-if [ "$BENCH" != 1 ]; then
-    grep -E "GB/s" "$OUT/tests.log" | sed 's/^ */  kernel: /' >>"$OUT/summary.txt"
-    echo "==== summary (also $OUT/summary.txt; total $(elapsed)s) ===="
-    cat "$OUT/summary.txt"
-    exit 0
-fi
+[ "$BENCH" != 1 ] && exit 0
 
 # ---- 5b. the synthetic model; A/B of the kernel switches ----
 wait "$synth_pid"
@@ -194,7 +251,7 @@ ab_run() { # ab_run "VAR=x VAR2=y" | default: sets tps (empty when the run faile
         say "  $1: skipped (t=$(elapsed)s > AB_UNTIL=${AB_UNTIL}s)"
         return
     fi
-    bench_figure 90 "A/B $1" tg128 "$1" --model "$SYNTH_7B" --device cuda \
+    bench_figure "$(budget 90 300)" "A/B $1" tg128 "$1" --model "$SYNTH_7B" --device cuda \
         --prompt-tokens 0 --gen-tokens 128 --repetitions 2 --depth 3000 --sink-tokens 4 --window 3068
     say "  $1: decode ${tps:-?} tok/s"
 }
@@ -225,18 +282,25 @@ if [ "${AB:-1}" = 1 ] && [ "$DEVICE" = cuda ]; then
 fi
 
 # ---- 5c. our benchmark ----
-step "bench-rounds $DEVICE ($ROUNDS rounds)" 330 bench.log "$SI" bench-rounds --model "$SYNTH_7B" --device "$DEVICE" \
+# ~3 min for 20 rounds of 512 and 1024 tokens at ~180 tokens/s; fewer
+# rounds when less than that is left before the PyTorch run's minute
+limit=$(budget 330 75)
+if [ "$limit" -lt 200 ] && [ "$ROUNDS" -gt 10 ]; then
+    ROUNDS=$((ROUNDS * limit / 220 > 2 ? ROUNDS * limit / 220 : 2))
+    say "bench-rounds: ${limit}s left for it, ROUNDS lowered to $ROUNDS"
+fi
+step "bench-rounds $DEVICE ($ROUNDS rounds)" "$limit" bench.log "$SI" bench-rounds --model "$SYNTH_7B" --device "$DEVICE" \
     --input data/mt_bench.jsonl --rounds "$ROUNDS" --max-new-tokens "$MAX_NEW" --template llama2 \
     --dump-prompts "$PROMPTS" --json "$OUT/bench.jsonl"
 grep "^bench-rounds" "$OUT/bench.log" >>"$OUT/summary.txt"
 
 # ---- 6. the PyTorch original, on what time is left ----
-left=$((560 - $(elapsed)))
+left=$((DEADLINE - 15 - $(elapsed)))
 if [ -s "$PROMPTS" ] && [ "$left" -gt 60 ]; then
     [ "$left" -lt 150 ] && TORCH_ROUNDS=1
     bw=--measure-bandwidth
     [ "$DEVICE" = cuda ] || bw=
-    step "pytorch original ($TORCH_ROUNDS rounds)" $((left - 15)) torch.log env PYTHONUNBUFFERED=1 "$PYTHON" \
+    step "pytorch original ($TORCH_ROUNDS rounds)" "$left" torch.log env PYTHONUNBUFFERED=1 "$PYTHON" \
         scripts/bench_torch_streaming.py --model "$SYNTH_7B" --prompts "$PROMPTS" --rounds "$TORCH_ROUNDS" \
         --max-new-tokens "$MAX_NEW" --device "$DEVICE" $bw --json "$OUT/bench.jsonl"
 else
@@ -247,8 +311,8 @@ fi
 # where a decode step's time goes: every operation timed on its own
 # (SWIFTINFER_CUDA_PROFILE=1: graphs off, no overlap between kernels), with
 # the setting benchmarked above, at the A/B's 3000 cached keys ----
-if [ "$DEVICE" = cuda ] && [ "$(elapsed)" -lt 500 ]; then
-    step "profile decode" 60 ab.log env SWIFTINFER_CUDA_PROFILE=1 "$SI" bench --model "$SYNTH_7B" \
+if [ "$DEVICE" = cuda ] && [ "$(elapsed)" -lt $((DEADLINE - 50)) ]; then
+    step "profile decode" "$(budget 60 5)" ab.log env SWIFTINFER_CUDA_PROFILE=1 "$SI" bench --model "$SYNTH_7B" \
         --device cuda --prompt-tokens 0 --gen-tokens 32 --repetitions 1 --depth 3000 --sink-tokens 4 --window 3068
     # the table of decode passes (the prefill of the 3000 keys follows it)
     awk '/^decode passes/{on=1} /^prefill passes/{on=0} on' "$OUT/ab.log" | head -24 | sed 's/^/  /' \
@@ -260,49 +324,15 @@ fi
 # prompt past 32 tokens: f16 expansion, cuBLAS, attention in row groups).
 if [ -n "${SWIFTINFER_MODEL:-}" ] && [ "$DEVICE" = cuda ]; then
     for variant in default SWIFTINFER_CUDA_CUBLAS_QMIN=1000000; do
-        [ "$(elapsed)" -lt 540 ] || { say "  Q4_1 prefill, $variant: skipped (no time left)"; continue; }
-        bench_figure 25 "prefill $variant" pp512 "$variant" --model "$SWIFTINFER_MODEL" --device cuda \
+        [ "$(elapsed)" -lt $((DEADLINE - 25)) ] || { say "  Q4_1 prefill, $variant: skipped (no time left)"; continue; }
+        bench_figure "$(budget 25 0)" "prefill $variant" pp512 "$variant" --model "$SWIFTINFER_MODEL" --device cuda \
             --prompt-tokens 512 --gen-tokens 0 --repetitions 3
         say "  Q4_1 prefill, $variant: ${tps:-?} tok/s"
     done
-    if [ "$SANITIZE" = 1 ] && [ "$(elapsed)" -lt 550 ]; then
-        step "memcheck generate (Q4_1 prefill)" $((585 - $(elapsed))) sanitizer.log \
-            compute-sanitizer --tool memcheck --error-exitcode 9 "$SI" generate --model "$SWIFTINFER_MODEL" \
+    if [ "$SANITIZE" = 1 ] && [ "$(elapsed)" -lt $((DEADLINE - 30)) ]; then
+        step "memcheck generate (Q4_1 prefill)" "$(budget 60 0)" sanitizer.log \
+            "$sanitizer" --tool memcheck --error-exitcode 9 "$SI" generate --model "$SWIFTINFER_MODEL" \
             --device cuda --temp 0 --max-new-tokens 4 --prompt "$(head -c 400 data/mt_bench.jsonl)"
         grep -E "ERROR SUMMARY" "$OUT/sanitizer.log" | tail -1 | sed 's/^/  Q4_1 memcheck: /' >>"$OUT/summary.txt"
     fi
 fi
-
-# ---- 8. summary ----
-python3 - "$OUT/bench.jsonl" "$SYNTH_7B" >>"$OUT/summary.txt" 2>&1 <<'PY'
-import json, os, subprocess, sys
-rows = [json.loads(l) for l in open(sys.argv[1])] if os.path.exists(sys.argv[1]) else []
-try:
-    name = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
-except OSError:
-    name = "?"
-sheet = 4.8e12 if "H200" in name else (2.0e12 if "PCIe" in name else 3.35e12 if "H100" in name else None)
-copy = next((r["bytes_per_s"] for r in rows if r.get("impl") == "copy-bandwidth"), None)
-# bytes read per decoded token: every weight but the embedding table (one row of it)
-st, cfg = os.path.join(sys.argv[2], "model.safetensors"), os.path.join(sys.argv[2], "config.json")
-per_tok = 0
-if os.path.exists(st) and os.path.exists(cfg):
-    c = json.load(open(cfg))
-    tied = c.get("tie_word_embeddings", False)  # then the table is read whole, as the output head
-    per_tok = os.path.getsize(st) - (0 if tied else (c["vocab_size"] - 1) * c["hidden_size"] * 2)
-print(f"\n{name}: weights read per token {per_tok / 1e9:.2f} GB (+ KV cache: 0.52 MB per visible key for 7B, f16)")
-print(f"bandwidth: datasheet {sheet / 1e12 if sheet else float('nan'):.2f} TB/s, measured copy {copy / 1e12 if copy else float('nan'):.2f} TB/s")
-print(f"{'impl':16} {'max_new':>7} {'rounds':>6} {'decode tok/s':>12} {'e2e tok/s':>10} {'x torch':>8} {'% sheet':>8} {'% copy':>7}")
-torch = {r["max_new"]: r for r in rows if r.get("impl") == "torch-original"}
-for r in rows:
-    if r.get("impl") not in ("swiftinfer", "torch-original"):
-        continue
-    t = torch.get(r["max_new"])
-    ratio = f"{r['decode_tok_s'] / t['decode_tok_s']:.2f}" if t and r["impl"] == "swiftinfer" else "-"
-    pct = lambda bw: f"{100 * r['decode_tok_s'] * per_tok / bw:.0f}%" if bw and per_tok else "-"
-    print(f"{r['impl']:16} {r['max_new']:>7} {r['rounds']:>6} {r['decode_tok_s']:>12.2f} {r['e2e_tok_s']:>10.2f} {ratio:>8} {pct(sheet):>8} {pct(copy):>7}")
-PY
-grep -E "GB/s" "$OUT/tests.log" | sed 's/^ */  kernel: /' >>"$OUT/summary.txt"
-echo
-echo "==== summary (also $OUT/summary.txt; total $(elapsed)s) ===="
-cat "$OUT/summary.txt"
