@@ -56,7 +56,8 @@ static void free_buffers(si_forward *f) {
 }
 
 si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens, int max_logits) {
-    if (max_tokens < 1 || max_tokens > 65536 || max_logits < 1 || max_logits > max_tokens) {
+    /* 65535: the CUDA attention launch puts a pass's rows in gridDim.z */
+    if (max_tokens < 1 || max_tokens > 65535 || max_logits < 1 || max_logits > max_tokens) {
         si_set_error("batch size %d / logit rows %d out of range", max_tokens, max_logits);
         return NULL;
     }

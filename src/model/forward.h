@@ -21,7 +21,7 @@ typedef struct {
 
 typedef struct si_forward si_forward;
 
-/* Activation buffers for batches of up to max_tokens rows, up to max_logits of them with logits. */
+/* Activation buffers for batches of up to max_tokens rows (1 to 65535), up to max_logits of them with logits. */
 si_forward *si_forward_create(const si_llama *m, si_backend *be, int max_tokens, int max_logits);
 void si_forward_free(si_forward *f);
 int si_forward_max_tokens(const si_forward *f);
