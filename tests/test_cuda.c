@@ -47,13 +47,14 @@ static const char *passage =
 
 typedef struct {
     const char *kv, *graph, *cublas_min, *profile;
+    const char *pdl; /* NULL: SWIFTINFER_CUDA_PDL as the caller's environment has it */
 } cuda_cfg;
 
 /* The eager model also times every operation (SWIFTINFER_CUDA_PROFILE):
  * check_graphs then also shows that the events change no result, and its
  * table is printed when the model is freed. */
-static const cuda_cfg EXACT = {"f32", "1", "1000000", NULL}, DEFAULT = {NULL, NULL, NULL, NULL},
-                      EAGER = {NULL, "0", NULL, "1"};
+static const cuda_cfg EXACT = {"f32", "1", "1000000", NULL, NULL}, DEFAULT = {NULL, NULL, NULL, NULL, NULL},
+                      EAGER = {NULL, "0", NULL, "1", NULL}, NO_PDL = {NULL, NULL, NULL, NULL, "0"};
 
 static void set_env(const char *name, const char *v) {
     if (v)
@@ -67,11 +68,16 @@ static si_model *load_as(const char *path, const char *device, const cuda_cfg *c
     set_env("SWIFTINFER_CUDA_GRAPH", c ? c->graph : NULL);
     set_env("SWIFTINFER_CUDA_CUBLAS_MIN", c ? c->cublas_min : NULL);
     set_env("SWIFTINFER_CUDA_PROFILE", c ? c->profile : NULL);
+    const char *pdl_env = getenv("SWIFTINFER_CUDA_PDL");
+    char pdl_was[16];
+    snprintf(pdl_was, sizeof pdl_was, "%s", pdl_env ? pdl_env : "");
+    if (c && c->pdl) setenv("SWIFTINFER_CUDA_PDL", c->pdl, 1);
     si_model_params mp = si_model_default_params();
     mp.device = device;
     mp.max_batch = 64;
     mp.precise = precise;
     si_model *m = si_model_load(path, &mp);
+    set_env("SWIFTINFER_CUDA_PDL", pdl_env ? pdl_was : NULL);
     if (!m) fprintf(stderr, "loading %s on %s: %s\n", path, device, si_last_error());
     return m;
 }
@@ -392,13 +398,19 @@ int main(void) {
     if (!synth && !real) si_test_skip("no model: neither ../shared's llama2 tokenizer (for synth) nor the default model");
     if (synth) {
         si_model *cpu = load(synth, "cpu", NULL), *def = load(synth, "cuda", &DEFAULT),
-                 *exact = load(synth, "cuda", &EXACT), *eager = load(synth, "cuda", &EAGER);
-        if (cpu && def && exact && eager) {
+                 *exact = load(synth, "cuda", &EXACT), *eager = load(synth, "cuda", &EAGER),
+                 *no_pdl = load(synth, "cuda", &NO_PDL);
+        if (cpu && def && exact && eager && no_pdl) {
             int32_t ids[256];
             int n = tokens(cpu, ids, quick ? 48 : 192);
             CHECKF(n >= (quick ? 48 : 192), "the passage gives only %d tokens", n);
             check_decode("synth f16 exact", exact, cpu, ids, n / 2, EXACT_TOL);
             check_decode("synth f16 default", def, cpu, ids, n / 2, DEFAULT_TOL);
+            /* programmatic dependent launch changes when kernels start, not
+             * what they compute (the kernels and their sums are the same):
+             * a difference would be a read of data the kernel before had
+             * not yet made visible */
+            check_decode("synth f16 default vs PDL off", def, no_pdl, ids, n / 2, 1e-6);
             check_streaming(exact, def, cpu, ids, n);
             check_graphs(def, eager, ids, n / 3);
             check_batch(def, ids, n / 4);
@@ -409,6 +421,7 @@ int main(void) {
         si_model_free(def);
         si_model_free(exact);
         si_model_free(eager);
+        si_model_free(no_pdl);
     }
     if (real) {
         real_model(real);

@@ -227,8 +227,12 @@ static int init_device(si_cu_backend *cb) {
     if ((e = cudaSetDevice(cb->device)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, cb->device)) != cudaSuccess)
         return si_fail("no CUDA device: device %d: %s", cb->device, cudaGetErrorString(e));
     cb->n_sm = prop.multiProcessorCount;
-    /* Programmatic dependent launch needs Hopper (compute capability 9.0). */
-    si_cu_set_pdl(prop.major >= 9 && env_int("SWIFTINFER_CUDA_PDL", 1) != 0);
+    /* Programmatic dependent launch needs Hopper (compute capability 9.0).
+     * The launch switch is process-wide: set here, and again by each pass
+     * (cuda_pass.c), so that backends opened with different settings each
+     * run with their own. */
+    cb->pdl = prop.major >= 9 && env_int("SWIFTINFER_CUDA_PDL", 1) != 0;
+    si_cu_set_pdl(cb->pdl);
     /* Attention splits: one wave of blocks (as many as the kernel's register
      * use lets a multiprocessor hold, found in reserve once the head size is
      * known), ranges of at least 64 keys. The environment overrides both for

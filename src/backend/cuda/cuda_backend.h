@@ -78,6 +78,7 @@ typedef struct {
     int cublas_min;   /* SWIFTINFER_CUDA_CUBLAS_MIN: rows from which F32/F16/BF16 go to cuBLAS */
     int cublas_qmin;  /* the larger of that and SWIFTINFER_CUDA_CUBLAS_QMIN: the same for quantized weights */
     bool fuse_norm;   /* SWIFTINFER_CUDA_FUSE_NORM=0 keeps RMSNorm a kernel of its own */
+    bool pdl;         /* programmatic dependent launch: Hopper and SWIFTINFER_CUDA_PDL != 0 */
     si_cu_profiler *prof; /* SWIFTINFER_CUDA_PROFILE=1: operations timed; NULL otherwise */
 
     /* first failure of queued work, reported by pass_end or sync */

@@ -32,6 +32,7 @@ static bool same_shape(const si_cu_graph *a, const si_cu_graph *b) {
 int si_cu_pass_begin(si_backend *be, const si_pass *p) {
     si_cu_backend *cb = si_cu(be);
     if (si_cu_report(cb)) return -1;
+    si_cu_set_pdl(cb->pdl); /* this backend's setting, if another opened since had its own */
     if (p->n_tokens > cb->cap_tokens || p->max_visible > cb->cap_visible)
         return si_fail("cuda: a pass of %d rows seeing %d keys exceeds the reserved %d rows / %d keys", p->n_tokens,
                        p->max_visible, cb->cap_tokens, cb->cap_visible);
