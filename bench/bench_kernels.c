@@ -142,7 +142,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)GEMM_TOKENS * MAX_COLS; i++) x[i] = (float)((int)(next_u32() % 2001) - 1000) * 1e-3f;
 
     /* The model's matmuls (cols x rows): Q, O; K, V; gate, up; down; the
-     * tied output head (Q8_0); then one shape in every other dtype. */
+     * tied output head (Q8_0); then one shape in every other dtype (compare
+     * the K types with Q4_1's line of the same shape, 1536 x 576). */
     static const struct {
         si_dtype t;
         int cols, rows;
@@ -150,7 +151,9 @@ int main(int argc, char **argv) {
         {SI_DTYPE_Q4_1, 576, 576},  {SI_DTYPE_Q4_1, 576, 192},  {SI_DTYPE_Q4_1, 576, 1536},
         {SI_DTYPE_Q4_1, 1536, 576}, {SI_DTYPE_Q8_0, 576, 49152}, {SI_DTYPE_Q4_0, 576, 1536},
         {SI_DTYPE_Q8_0, 576, 1536}, {SI_DTYPE_F16, 576, 1536},  {SI_DTYPE_BF16, 576, 1536},
-        {SI_DTYPE_F32, 576, 1536},
+        {SI_DTYPE_F32, 576, 1536},  {SI_DTYPE_Q5_0, 576, 1536}, {SI_DTYPE_Q5_1, 576, 1536},
+        /* the K types need rows of whole 256-blocks: the down projection's shape */
+        {SI_DTYPE_Q4_K, 1536, 576}, {SI_DTYPE_Q5_K, 1536, 576}, {SI_DTYPE_Q6_K, 1536, 576},
     };
     for (int l = 0; l < n_levels; l++) {
         const si_cpu_kernels *k = si_cpu_kernels_for(levels[l]);

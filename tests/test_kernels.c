@@ -508,8 +508,28 @@ static void test_dot_q_ref_x(si_dtype t) {
     free(xq);
 }
 
+/* The K types' packed scales: the eight-at-a-time form the kernels use
+ * against the one-by-one definition, for random bytes. */
+static void test_k_scales_min8(void) {
+    int bad = 0;
+    for (int i = 0; i < 4096; i++) {
+        uint8_t s[12];
+        for (int j = 0; j < 12; j++) s[j] = (uint8_t)next_u32();
+        uint32_t sc8[2], mn8[2];
+        si_k_scales_min8(s, sc8, mn8);
+        for (int b = 0; b < 8; b++) {
+            int sc, mn;
+            si_k_scale_min(s, b, &sc, &mn);
+            bad += (int)(sc8[b / 4] >> (8 * (b % 4)) & 0xff) != sc || (int)(mn8[b / 4] >> (8 * (b % 4)) & 0xff) != mn;
+        }
+    }
+    printf("K scales eight at a time: %d of %d differ\n", bad, 4096 * 8);
+    CHECK(bad == 0);
+}
+
 int main(void) {
     const char *levels[] = {"scalar", "avx2", "avx512", "avx512bf16"};
+    test_k_scales_min8();
     const si_dtype types[] = {SI_DTYPE_Q8_0, SI_DTYPE_Q4_0, SI_DTYPE_Q4_1, SI_DTYPE_Q5_0, SI_DTYPE_Q5_1, SI_DTYPE_Q4_K,
                               SI_DTYPE_Q5_K, SI_DTYPE_Q6_K, SI_DTYPE_F32,  SI_DTYPE_F16,  SI_DTYPE_BF16};
     const int n_types = (int)(sizeof types / sizeof types[0]);

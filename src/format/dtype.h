@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef enum {
     SI_DTYPE_F32 = 0,
@@ -122,7 +123,7 @@ void si_dequantize_row(si_dtype t, const void *src, float *dst, int64_t n);
  * bits of bytes 0-3 (scales) and 4-7 (minima); the last four take their low
  * 4 bits from bytes 8-11 (scale: low nibble, minimum: high) and their top 2
  * from the spare top bits of bytes 0-7. (Inline: the CPU kernels unpack
- * them per row too.) */
+ * them per row too, eight at a time with si_k_scales_min8.) */
 static inline void si_k_scale_min(const uint8_t s[12], int b, int *sc, int *mn) {
     if (b < 4) {
         *sc = s[b] & 63;
@@ -131,6 +132,18 @@ static inline void si_k_scale_min(const uint8_t s[12], int b, int *sc, int *mn) 
         *sc = (s[b + 4] & 15) | (s[b - 4] >> 6) << 4;
         *mn = (s[b + 4] >> 4) | (s[b] >> 6) << 4;
     }
+}
+
+/* The same for all eight blocks at once, as words whose byte b % 4 is
+ * block b's value (word 0: blocks 0-3, word 1: blocks 4-7; little-endian,
+ * as the file). What SIMD kernels widen in one step. */
+static inline void si_k_scales_min8(const uint8_t s[12], uint32_t sc[2], uint32_t mn[2]) {
+    uint32_t u[3];
+    memcpy(u, s, sizeof u);
+    sc[0] = u[0] & 0x3f3f3f3fu;
+    mn[0] = u[1] & 0x3f3f3f3fu;
+    sc[1] = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4;
+    mn[1] = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4;
 }
 
 /* One block of Q5_0, Q5_1, Q4_K, Q5_K or Q6_K as integers and float scales:

@@ -136,18 +136,25 @@ QX_INL void qx_row_scales(si_dtype t, const uint8_t *row, int nb, float *lo, flo
         }
     } else {
         /* Q4_K / Q5_K: d and dmin (leading both layouts), then the 6-bit
-         * scales and minima (bytes 4-15) */
+         * scales and minima (bytes 4-15), unpacked eight at a time and
+         * widened to floats; the products are the reference's (each exact
+         * value rounded once) */
         for (int b = 0; b < nb / per; b++) {
             const uint8_t *p = row + (size_t)b * bs;
             uint16_t h[2];
+            uint32_t sc8[2], mn8[2];
             memcpy(h, p, sizeof h);
-            const float d = _cvtsh_ss(h[0]), dmin = _cvtsh_ss(h[1]);
-            for (int k = 0; k < per; k++) {
-                int sc, mn;
-                si_k_scale_min(p + 4, k, &sc, &mn);
-                lo[b * per + k] = hi[b * per + k] = d * (float)sc;
-                off[b * per + k] = -(dmin * (float)mn);
-            }
+            si_k_scales_min8(p + 4, sc8, mn8);
+            const __m128i sc_bytes = _mm_setr_epi32((int)sc8[0], (int)sc8[1], 0, 0);
+            const __m128i mn_bytes = _mm_setr_epi32((int)mn8[0], (int)mn8[1], 0, 0);
+            const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc_bytes));
+            const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn_bytes));
+            const __m256 scaled = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[0])), sc);
+            _mm256_storeu_ps(lo + b * per, scaled);
+            _mm256_storeu_ps(hi + b * per, scaled);
+            /* -(dmin * mn): the sign flipped after the rounded product */
+            _mm256_storeu_ps(off + b * per, _mm256_xor_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[1])), mn),
+                                                          _mm256_set1_ps(-0.0f)));
         }
     }
     for (int j = nb; j % 8; j++) off[j] = 0;
