@@ -76,7 +76,7 @@ int si_gpu_planar_layout(si_dtype t, int64_t rows, int64_t cols, si_gpu_planar *
                        si_dtype_name(t));
     const size_t blocks = (size_t)rows * (size_t)(cols / SI_QBLOCK);
     const size_t n_d = si_gpu_k_type(t) ? blocks / (SI_QK / SI_QBLOCK) : blocks; /* scales d (and m) */
-    const bool has_m = t == SI_DTYPE_Q4_1 || t == SI_DTYPE_Q5_1 || t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K;
+    const bool has_m = si_gpu_has_m(t);
     p->row_qs = (size_t)(t == SI_DTYPE_Q8_0 ? cols : cols / 2); /* a multiple of 16 */
     p->qs = 0;
     p->qh = (size_t)rows * p->row_qs;
@@ -123,7 +123,8 @@ static void fields_of(si_dtype t, const uint8_t *blk, gguf_fields *f) {
     } else if (t == SI_DTYPE_Q6_K) {
         const si_block_q6_k *b = (const si_block_q6_k *)(const void *)blk;
         f->d = b->d;
-        for (int k = 0; k < 8; k++) f->sc[k] = (uint16_t)((uint8_t)b->scales[2 * k] | (uint8_t)b->scales[2 * k + 1] << 8);
+        for (int k = 0; k < 8; k++)
+            f->sc[k] = (uint16_t)((uint8_t)b->scales[2 * k] | (uint8_t)b->scales[2 * k + 1] << 8);
     } else { /* Q4_K, Q5_K: d, dmin, then the packed 6-bit scales and minima */
         memcpy(&f->d, blk, 2);
         memcpy(&f->m, blk + 2, 2);
@@ -158,7 +159,8 @@ void si_gpu_planar_pack(si_dtype t, const void *src, int64_t rows, int64_t cols,
                     continue;
                 }
                 uint32_t h4 = 0, h5 = 0;
-                for (int j = 0; j < SI_QBLOCK / 2; j++) q[j] = (unsigned char)((code[j] & 15) | (code[j + 16] & 15) << 4);
+                for (int j = 0; j < SI_QBLOCK / 2; j++)
+                    q[j] = (unsigned char)((code[j] & 15) | (code[j + 16] & 15) << 4);
                 for (int e = 0; e < SI_QBLOCK; e++) {
                     h4 |= (uint32_t)(code[e] >> 4 & 1) << e;
                     h5 |= (uint32_t)(code[e] >> 5 & 1) << e;
@@ -178,26 +180,15 @@ float si_gpu_planar_get(si_dtype t, const void *planar, const si_gpu_planar *p, 
     const float d = si_f16_to_f32(((const uint16_t *)(const void *)(base + p->d))[di]);
     const unsigned char *q = base + p->qs + (size_t)r * p->row_qs;
     if (t == SI_DTYPE_Q8_0) return d * (float)(int8_t)q[c];
-    const unsigned char byte = q[(c / SI_QBLOCK) * (SI_QBLOCK / 2) + (e & 15)];
-    int code = e < 16 ? byte & 15 : byte >> 4;
     const uint32_t *qh = (const uint32_t *)(const void *)(base + p->qh);
-    if (hw >= 1) code |= (int)(qh[b * (size_t)hw] >> e & 1) << 4;
-    if (hw == 2) code |= (int)(qh[b * 2 + 1] >> e & 1) << 5;
-    float scale = d, offset = 0.0f;
+    const int code = si_gpu_code(t, q[(c / SI_QBLOCK) * (SI_QBLOCK / 2) + (e & 15)], hw >= 1 ? qh[b * (size_t)hw] : 0,
+                                 hw == 2 ? qh[b * 2 + 1] : 0, e);
     const float m = p->m != p->d ? si_f16_to_f32(((const uint16_t *)(const void *)(base + p->m))[di]) : 0.0f;
-    if (si_gpu_k_type(t)) {
-        const uint16_t s = ((const uint16_t *)(const void *)(base + p->sc))[b];
-        if (t == SI_DTYPE_Q6_K) {
-            scale = d * (float)(int8_t)(e < 16 ? s & 0xff : s >> 8);
-        } else {
-            scale = d * (float)(s & 0xff);
-            offset = -(m * (float)(s >> 8));
-        }
-    } else {
-        offset = m;
-    }
+    const unsigned sc = si_gpu_k_type(t) ? ((const uint16_t *)(const void *)(base + p->sc))[b] : 0;
+    float lo, hi, offset;
+    si_gpu_block_scales(t, d, m, sc, &lo, &hi, &offset);
     /* the reference's rounding: the product, then the offset (Q4_0 has
      * none to add: + 0.0f would turn a -0 into +0) */
-    const float v = scale * (float)(code - si_gpu_centre(t));
+    const float v = (e < 16 ? lo : hi) * (float)(code - si_gpu_centre(t));
     return t == SI_DTYPE_Q4_0 ? v : v + offset;
 }

@@ -132,5 +132,37 @@ SI_GPU_TYPE_FN int si_gpu_high_words(si_dtype t) {
 SI_GPU_TYPE_FN bool si_gpu_k_type(si_dtype t) {
     return t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K || t == SI_DTYPE_Q6_K;
 }
+/* whether the m plane exists (minimum, or the K types' dmin) */
+SI_GPU_TYPE_FN bool si_gpu_has_m(si_dtype t) {
+    return t == SI_DTYPE_Q4_1 || t == SI_DTYPE_Q5_1 || t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K;
+}
+
+/* The one reading of the planes, shared by the host reference
+ * (si_gpu_planar_get) and the kernels (GEMV, f16 expansion, embedding):
+ *
+ * Code e (0..31) of a block from the qs byte holding it (byte e % 16: low
+ * nibble for e < 16) and the block's higher-bit words. */
+static inline SI_HOST_DEVICE int si_gpu_code(si_dtype t, unsigned byte, uint32_t h4, uint32_t h5, int e) {
+    int code = (int)(e < 16 ? byte & 15u : (byte >> 4) & 15u);
+    if (si_gpu_high_words(t) >= 1) code |= (int)(h4 >> e & 1u) << 4;
+    if (si_gpu_high_words(t) == 2) code |= (int)(h5 >> e & 1u) << 5;
+    return code;
+}
+/* A block's scales for its elements below 16 (lo) and from 16 (hi), and its
+ * offset, from its d and m (f16 values, m 0 where the type has none) and,
+ * for the K types, its u16 of the sc plane. Exact: f16 times small integers. */
+static inline SI_HOST_DEVICE void si_gpu_block_scales(si_dtype t, float d, float m, unsigned sc, float *lo, float *hi,
+                                                      float *off) {
+    *lo = *hi = d;
+    *off = m; /* Q4_1, Q5_1; 0 for the types without */
+    if (t == SI_DTYPE_Q6_K) {
+        *lo = d * (float)(int8_t)(sc & 0xffu);
+        *hi = d * (float)(int8_t)(sc >> 8);
+        *off = 0.0f;
+    } else if (t == SI_DTYPE_Q4_K || t == SI_DTYPE_Q5_K) {
+        *lo = *hi = d * (float)(sc & 0xffu);
+        *off = -(m * (float)(sc >> 8)); /* m is dmin */
+    }
+}
 
 #endif

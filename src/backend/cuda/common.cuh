@@ -82,27 +82,16 @@ __device__ __forceinline__ float si_matrix_elem(const si_cu_matrix &m, int64_t r
     const int e = (int)(c % 32), hw = si_gpu_high_words(m.dtype);
     const float d = __half2float(static_cast<const __half *>(m.d)[di]);
     if (m.dtype == SI_DTYPE_Q8_0) return d * (float)static_cast<const int8_t *>(m.qs)[r * m.cols + c];
-    /* byte j of a block holds element j (low nibble) and j + 16 (high) */
-    const uint8_t byte = static_cast<const uint8_t *>(m.qs)[r * (m.cols / 2) + (c / 32) * 16 + (e & 15)];
-    int code = e < 16 ? (byte & 15) : (byte >> 4);
     const uint32_t *qh = static_cast<const uint32_t *>(m.qh);
-    if (hw >= 1) code |= (int)(qh[b * hw] >> e & 1) << 4;
-    if (hw == 2) code |= (int)(qh[b * 2 + 1] >> e & 1) << 5;
+    const uint8_t byte = static_cast<const uint8_t *>(m.qs)[r * (m.cols / 2) + (c / 32) * 16 + (e & 15)];
+    const int code = si_gpu_code(m.dtype, byte, hw >= 1 ? qh[b * hw] : 0, hw == 2 ? qh[b * 2 + 1] : 0, e);
     const float mn = m.m != m.d ? __half2float(static_cast<const __half *>(m.m)[di]) : 0.0f;
-    float scale = d, offset = mn;
-    if (si_gpu_k_type(m.dtype)) {
-        const unsigned s = static_cast<const uint16_t *>(m.sc)[b];
-        if (m.dtype == SI_DTYPE_Q6_K) {
-            scale = d * (float)(int8_t)(e < 16 ? s & 0xff : s >> 8);
-            offset = 0.0f;
-        } else {
-            scale = d * (float)(s & 0xff);
-            offset = -(mn * (float)(s >> 8));
-        }
-    }
+    const unsigned sc = si_gpu_k_type(m.dtype) ? static_cast<const uint16_t *>(m.sc)[b] : 0;
+    float lo, hi, offset;
+    si_gpu_block_scales(m.dtype, d, mn, sc, &lo, &hi, &offset);
     /* no fused multiply-add: the reference rounds the product first (Q4_0
      * has no offset to add: + 0 would turn a -0 into +0) */
-    const float v = __fmul_rn(scale, (float)(code - si_gpu_centre(m.dtype)));
+    const float v = __fmul_rn(e < 16 ? lo : hi, (float)(code - si_gpu_centre(m.dtype)));
     return m.dtype == SI_DTYPE_Q4_0 ? v : __fadd_rn(v, offset);
 }
 

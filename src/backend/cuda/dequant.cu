@@ -27,27 +27,16 @@ __global__ void __launch_bounds__(THREADS) dequant_kernel(uint4 *out, si_cu_matr
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count; i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t u = first + i, b = u / 4, di = K ? b / 8 : b;
         const int part = (int)(u % 4), e0 = (part & 1) * 8 + (part >= 2 ? 16 : 0); /* first element */
-        uint2 q;
-        int shift = 0;
-        if (DT == SI_DTYPE_Q8_0) {
-            q = *reinterpret_cast<const uint2 *>(qs + b * 32 + part * 8);
-        } else {
-            q = *reinterpret_cast<const uint2 *>(qs + b * 16 + (part & 1) * 8);
-            shift = part >= 2 ? 4 : 0;
-        }
+        /* Q4 order: the quarters from 16 on read the high nibbles of the same bytes */
+        const uint2 q = DT == SI_DTYPE_Q8_0 ? *reinterpret_cast<const uint2 *>(qs + b * 32 + part * 8)
+                                            : *reinterpret_cast<const uint2 *>(qs + b * 16 + (part & 1) * 8);
         const uint32_t h4 = HW >= 1 ? qh[b * HW] : 0, h5 = HW == 2 ? qh[b * 2 + 1] : 0;
-        /* the block's (this quarter's) scale and offset, as si_gpu_planar_get */
+        /* the block's scale (this quarter's half) and offset, as si_gpu_planar_get */
         const float d = __half2float(scale[di]);
-        float sl = d, off = DT == SI_DTYPE_Q4_1 || DT == SI_DTYPE_Q5_1 ? __half2float(minimum[di]) : 0.0f;
-        if (K) {
-            const unsigned s = sc[b];
-            if (DT == SI_DTYPE_Q6_K) {
-                sl = d * (float)(int8_t)(e0 < 16 ? s & 0xff : s >> 8);
-            } else {
-                sl = d * (float)(s & 0xff);
-                off = -(__half2float(minimum[di]) * (float)(s >> 8));
-            }
-        }
+        float lo, hi, off;
+        const float m = si_gpu_has_m((si_dtype)DT) ? __half2float(minimum[di]) : 0.0f;
+        si_gpu_block_scales((si_dtype)DT, d, m, K ? sc[b] : 0u, &lo, &hi, &off);
+        const float sl = e0 < 16 ? lo : hi;
         uint4 packed;
         __half *h = reinterpret_cast<__half *>(&packed);
 #pragma unroll
@@ -58,9 +47,7 @@ __global__ void __launch_bounds__(THREADS) dequant_kernel(uint4 *out, si_cu_matr
             if (DT == SI_DTYPE_Q8_0) {
                 v = d * (float)(int8_t)byte;
             } else {
-                int code = (int)((byte >> shift) & 15);
-                if (HW >= 1) code |= (int)(h4 >> e & 1) << 4;
-                if (HW == 2) code |= (int)(h5 >> e & 1) << 5;
+                const int code = si_gpu_code((si_dtype)DT, byte, h4, h5, e);
                 /* no fused multiply-add: the reference rounds the product
                  * first; Q4_0's has no offset to add (+ 0 would make -0 +0) */
                 v = __fmul_rn(sl, (float)(code - CENTRE));

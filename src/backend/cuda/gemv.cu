@@ -163,7 +163,7 @@ template <int DT>
 struct unit_qx {
     static constexpr int ELEMS = 32, UNROLL = 4;
     static constexpr int HW = si_gpu_high_words((si_dtype)DT), CENTRE = si_gpu_centre((si_dtype)DT);
-    static constexpr bool K = si_gpu_k_type((si_dtype)DT), TWO = DT == SI_DTYPE_Q6_K;
+    static constexpr bool K = si_gpu_k_type((si_dtype)DT);
     uint4 q;
     uint32_t h4, h5;
     float s_lo, s_hi, off;
@@ -177,20 +177,8 @@ struct unit_qx {
             h4 = h.x;
             h5 = h.y;
         }
-        const float d = __half2float(p.d[j][di]);
-        s_lo = s_hi = d;
-        off = 0.0f;
-        if (DT == SI_DTYPE_Q5_1) off = __half2float(p.m[j][di]);
-        if (K) {
-            const unsigned sc = p.sc[j][b];
-            if (TWO) {
-                s_lo = d * (float)(int8_t)(sc & 0xff);
-                s_hi = d * (float)(int8_t)(sc >> 8);
-            } else {
-                s_lo = s_hi = d * (float)(sc & 0xff);
-                off = -(__half2float(p.m[j][di]) * (float)(sc >> 8));
-            }
-        }
+        const float m = si_gpu_has_m((si_dtype)DT) ? __half2float(p.m[j][di]) : 0.0f;
+        si_gpu_block_scales((si_dtype)DT, __half2float(p.d[j][di]), m, K ? p.sc[j][b] : 0u, &s_lo, &s_hi, &off);
     }
     __device__ float dot(const float *x) const {
         const uint32_t w[4] = {q.x, q.y, q.z, q.w};
@@ -203,15 +191,9 @@ struct unit_qx {
 #pragma unroll
             for (int k = 0; k < 4; k++) {
                 const int e = 4 * i + k; /* elements e (low nibble) and e + 16 (high) */
-                unsigned c_lo = (w[i] >> (8 * k)) & 15, c_hi = (w[i] >> (8 * k + 4)) & 15;
-                if (HW >= 1) {
-                    c_lo |= (h4 >> e & 1) << 4;
-                    c_hi |= (h4 >> (e + 16) & 1) << 4;
-                }
-                if (HW == 2) {
-                    c_lo |= (h5 >> e & 1) << 5;
-                    c_hi |= (h5 >> (e + 16) & 1) << 5;
-                }
+                const unsigned byte = (w[i] >> (8 * k)) & 0xffu;
+                const int c_lo = si_gpu_code((si_dtype)DT, byte, h4, h5, e),
+                          c_hi = si_gpu_code((si_dtype)DT, byte, h4, h5, e + 16);
                 sq_lo += (float)c_lo * lo[k];
                 sq_hi += (float)c_hi * hi[k];
                 sx_lo += lo[k];
