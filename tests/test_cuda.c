@@ -364,12 +364,10 @@ static void real_model(const char *path) {
  * Q5_K, Q5_1; q6_k: Q6_K, Q8_0), multiplied by their own GEMV kernels in
  * f32: exact CUDA against the CPU in precise mode, to the tolerance of
  * the Q4_1 model's. */
-static void k_type_model(const char *real, const char *type) {
+static void k_type_model(si_model *src, const char *type) {
     char path[600], label[80];
     snprintf(path, sizeof path, "%s/%s.gguf", si_test_tmpdir(), type);
-    si_model *src = load(real, "cpu", NULL);
     CHECKF(src && si_model_save_gguf(src, path, type) == 0, "%s: %s", type, si_last_error());
-    si_model_free(src);
     si_model *precise = load_as(path, "cpu", NULL, true), *exact = load(path, "cuda", &EXACT);
     int32_t ids[256];
     int n = precise ? tokens(precise, ids, quick ? 40 : 120) : 0;
@@ -425,11 +423,13 @@ int main(void) {
     }
     if (real) {
         real_model(real);
-        k_type_model(real, "q4_k");
+        si_model *src = load(real, "cpu", NULL); /* written as each type in turn */
+        k_type_model(src, "q4_k");
         if (!quick) {
-            k_type_model(real, "q5_k");
-            k_type_model(real, "q6_k");
+            k_type_model(src, "q5_k");
+            k_type_model(src, "q6_k");
         }
+        si_model_free(src);
     } else
         printf("default model not found: skipping the Q4_1 checks\n");
     return si_test_finish("test_cuda");

@@ -105,9 +105,9 @@ QX_INL __m256i qx_load_w(si_dtype t, const uint8_t *row, int j) {
     return q;
 }
 
-/* A row's scales over nb blocks of a chunk: lo[j] for lanes 0-3 of block j's
- * dot, hi[j] for 4-7 (the same but for Q6_K), offsets zero up to a multiple
- * of 8. */
+/* A row's scales over nb blocks of a chunk: lo[j] for block j's dot, or
+ * for Q6_K its lanes 0-3 and hi[j] for 4-7 (hi is written and read only
+ * for Q6_K), offsets zero up to a multiple of 8. */
 QX_INL void qx_row_scales(si_dtype t, const uint8_t *row, int nb, float *lo, float *hi, float *off) {
     const int per = si_dtype_block_elems(t) / SI_QBLOCK;
     const size_t bs = si_dtype_block_bytes(t);
@@ -117,7 +117,7 @@ QX_INL void qx_row_scales(si_dtype t, const uint8_t *row, int nb, float *lo, flo
         for (int j = 0; j < nb; j++) {
             uint16_t h[2];
             memcpy(h, row + (size_t)j * bs, sizeof h);
-            lo[j] = hi[j] = _cvtsh_ss(h[0]);
+            lo[j] = _cvtsh_ss(h[0]);
             off[j] = t == SI_DTYPE_Q5_1 ? _cvtsh_ss(h[1]) : 0.0f;
         }
     } else if (t == SI_DTYPE_Q6_K) {
@@ -149,9 +149,7 @@ QX_INL void qx_row_scales(si_dtype t, const uint8_t *row, int nb, float *lo, flo
             const __m128i mn_bytes = _mm_setr_epi32((int)mn8[0], (int)mn8[1], 0, 0);
             const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc_bytes));
             const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn_bytes));
-            const __m256 scaled = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[0])), sc);
-            _mm256_storeu_ps(lo + b * per, scaled);
-            _mm256_storeu_ps(hi + b * per, scaled);
+            _mm256_storeu_ps(lo + b * per, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[0])), sc));
             /* -(dmin * mn): the sign flipped after the rounded product */
             _mm256_storeu_ps(off + b * per, _mm256_xor_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[1])), mn),
                                                           _mm256_set1_ps(-0.0f)));
